@@ -1,0 +1,129 @@
+"""The one exception hierarchy of reqlock.
+
+Every error a user can meet is a :class:`ReqlockError`. Each subclass carries the
+place it is about (file and line, package, URL, lock key) as structured fields, and
+its message names that place and says what to do next. The command line prints
+``str(error)`` and exits 2; library callers can read the fields.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "IndexFetchError",
+    "InventoryError",
+    "LockFileError",
+    "MetadataError",
+    "NoVersionsError",
+    "ReqlockError",
+    "RequirementsError",
+    "ResolutionError",
+    "SyncError",
+    "TargetError",
+]
+
+class ReqlockError(Exception):
+    """Base class of every error reqlock raises on purpose.
+
+    ``hint`` is an optional sentence saying what the user can do about it.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class RequirementsError(ReqlockError):
+    """A requirements file (or an in-memory requirement string) is malformed or
+    uses something reqlock does not support."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        text: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.text = text
+        place = f"{file}:{line}" if line is not None else file
+        full = f"{place}: {message}"
+        if text is not None:
+            full += f" (in {text.strip()!r})"
+        super().__init__(full, hint=hint)
+
+
+class ConfigError(ReqlockError):
+    """A value in ``[tool.reqlock]``, an option or a ``REQLOCK_*`` variable is wrong."""
+
+    def __init__(self, message: str, *, key: str, hint: str | None = None) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}", hint=hint)
+
+
+class TargetError(ConfigError):
+    """An unknown or malformed platform target."""
+
+
+class IndexFetchError(ReqlockError):
+    """The package index could not be reached or gave an answer reqlock cannot use.
+
+    ``url`` never carries credentials.
+    """
+
+    def __init__(
+        self, message: str, *, url: str, package: str | None = None, hint: str | None = None
+    ) -> None:
+        self.url = url
+        self.package = package
+        super().__init__(message, hint=hint)
+
+
+class MetadataError(ReqlockError):
+    """The metadata of a distribution could not be obtained or is invalid."""
+
+    def __init__(
+        self, message: str, *, package: str, version: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.package = package
+        self.version = version
+        super().__init__(message, hint=hint)
+
+
+class ResolutionError(ReqlockError):
+    """No set of versions satisfies the requirements; the message explains why."""
+
+
+class NoVersionsError(ResolutionError):
+    """A requirement matches no installable version at all."""
+
+
+class LockFileError(ReqlockError):
+    """A lock file cannot be read, is not valid PEP 751, or cannot be written."""
+
+    def __init__(
+        self, message: str, *, path: str, key: str | None = None, hint: str | None = None
+    ) -> None:
+        self.path = path
+        self.key = key
+        place = f"{path} [{key}]" if key else path
+        super().__init__(f"{place}: {message}", hint=hint)
+
+
+class InventoryError(ReqlockError):
+    """The target interpreter could not be inspected."""
+
+
+class SyncError(ReqlockError):
+    """Making an environment equal to its lock failed part way."""
+
