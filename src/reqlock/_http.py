@@ -1,0 +1,218 @@
+"""One HTTP client for the index: connection reuse, bounded retries, size limits.
+
+httpx is imported lazily so that code paths which never touch the network (verify,
+a fully cached lock) do not pay for it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["HttpClient", "Response", "redact_url"]
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reqlock import __version__
+from reqlock.errors import IndexFetchError
+
+if TYPE_CHECKING:
+    import httpx
+
+# Statuses worth another try: the server or something in front of it is busy.
+_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_MAX_RETRY_AFTER = 30.0
+
+
+def redact_url(url: str) -> str:
+    """``url`` without any user name or password, safe to show or store."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Response:
+    """What reqlock keeps of an HTTP answer."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+class HttpClient:
+    """A thread-safe HTTP client with retries for transient faults.
+
+    ``transport`` lets tests mount an in-process WSGI app
+    (``httpx.WSGITransport``) instead of the network.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        max_connections: int = 32,
+    ) -> None:
+        self._transport = transport
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._max_connections = max_connections
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _get_client(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                client = self._client
+                if client is None:
+                    import httpx
+
+                    client = httpx.Client(
+                        transport=self._transport,
+                        timeout=httpx.Timeout(self._timeout, connect=10.0),
+                        limits=httpx.Limits(
+                            max_connections=self._max_connections,
+                            max_keepalive_connections=self._max_connections,
+                        ),
+                        follow_redirects=True,
+                        max_redirects=10,
+                        headers={"User-Agent": f"reqlock/{__version__}"},
+                    )
+                    self._client = client
+        return client
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        ok_statuses: frozenset[int] = frozenset({200}),
+        max_bytes: int = 512 * 1024 * 1024,
+        package: str | None = None,
+    ) -> Response:
+        """GET ``url``; return the response when its status is in ``ok_statuses``.
+
+        Transient faults (connection errors, resets, time-outs, 429 and 5xx) are
+        retried with exponential backoff, honouring ``Retry-After``. Any other
+        status, or a body larger than ``max_bytes``, raises
+        :class:`~reqlock.errors.IndexFetchError` naming the URL without credentials.
+        """
+        import httpx
+
+        client = self._get_client()
+        attempt = 0
+        while True:
+            delay = self._backoff * (2**attempt)
+            try:
+                with client.stream("GET", url, headers=dict(headers or {})) as resp:
+                    status = resp.status_code
+                    if status in ok_statuses:
+                        body = _read_limited(resp, max_bytes, url, package)
+                        return Response(
+                            url=str(resp.url),
+                            status=status,
+                            headers={k.lower(): v for k, v in resp.headers.items()},
+                            content=body,
+                        )
+                    if status not in _TRANSIENT_STATUSES or attempt >= self._retries:
+                        raise _status_error(url, status, package)
+                    retry_after = _retry_after(resp.headers.get("retry-after"))
+                    if retry_after is not None:
+                        delay = retry_after
+            except httpx.TooManyRedirects as exc:
+                raise IndexFetchError(
+                    f"too many redirects fetching {redact_url(url)}",
+                    url=redact_url(url),
+                    package=package,
+                    hint="the index redirects in a loop; check the index URL",
+                ) from exc
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                if attempt >= self._retries:
+                    raise IndexFetchError(
+                        f"could not fetch {redact_url(url)}: {_describe(exc)}"
+                        f" (after {attempt + 1} attempts)",
+                        url=redact_url(url),
+                        package=package,
+                        hint="check the network and the index URL, or use --offline "
+                        "with a filled cache",
+                    ) from None
+            attempt += 1
+            time.sleep(delay)
+
+
+def _read_limited(resp: Any, max_bytes: int, url: str, package: str | None) -> bytes:
+    declared = resp.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(url, package, max_bytes)
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in resp.iter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise _too_large(url, package, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(url: str, package: str | None, max_bytes: int) -> IndexFetchError:
+    return IndexFetchError(
+        f"{redact_url(url)} sent more than {max_bytes // (1024 * 1024)} MiB; refusing it",
+        url=redact_url(url),
+        package=package,
+        hint="the server's answer is far larger than an index page or file should be",
+    )
+
+
+def _status_error(url: str, status: int, package: str | None) -> IndexFetchError:
+    hints = {
+        401: "the index needs credentials: put them in the index URL, a netrc file "
+        "or REQLOCK_INDEX_URL",
+        403: "the index refused access; check the credentials",
+        404: "the URL does not exist on the index",
+    }
+    return IndexFetchError(
+        f"{redact_url(url)} answered HTTP {status}",
+        url=redact_url(url),
+        package=package,
+        hint=hints.get(status),
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), _MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(when.timestamp() - time.time(), _MAX_RETRY_AFTER))
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    # httpx messages can quote the URL; never let credentials through.
+    for word in text.split():
+        if "@" in word and "://" in word:
+            text = text.replace(word, redact_url(word.strip("'\"<>()")))
+    return text

@@ -1,0 +1,134 @@
+"""Read one member of a remote zip (a wheel) with HTTP range requests.
+
+Only the tail of the file (end of central directory and the directory itself) and
+the member's own bytes are fetched: usually one or two requests of a few kB instead
+of a whole wheel. The member is checked against the CRC-32 in the directory.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RangeNotSupported", "read_member"]
+
+import struct
+import zlib
+from collections.abc import Callable
+
+_EOCD_SIG = b"PK\x05\x06"
+_EOCD64_LOCATOR_SIG = b"PK\x06\x07"
+_EOCD64_SIG = b"PK\x06\x06"
+_CD_SIG = b"PK\x01\x02"
+_LOCAL_SIG = b"PK\x03\x04"
+_TAIL = 64 * 1024
+
+
+class RangeNotSupported(Exception):
+    """The server does not answer range requests; download the whole file."""
+
+
+class BadZip(Exception):
+    """The bytes are not a zip file we can read."""
+
+
+# fetch(start, end) -> (bytes for [start, end), total size); start < 0 means a
+# suffix range of -start bytes.
+Fetch = Callable[[int, int | None], tuple[bytes, int]]
+
+
+class _Window:
+    """The bytes we hold of the remote file: always a suffix [start, total)."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+        data, total = fetch(-_TAIL, None)
+        self.total = total
+        self.start = total - len(data)
+        self.data = data
+
+    def get(self, start: int, end: int) -> bytes:
+        if start < 0 or end > self.total or start > end:
+            raise BadZip("offsets outside the file")
+        if start < self.start:
+            more, _ = self._fetch(start, self.start)
+            if len(more) != self.start - start:
+                raise RangeNotSupported("short range answer")
+            self.data = more + self.data
+            self.start = start
+        return self.data[start - self.start : end - self.start]
+
+
+def read_member(fetch: Fetch, want: Callable[[list[str]], str | None]) -> bytes | None:
+    """The bytes of the member that ``want`` picks from the zip's names, or None.
+
+    Raises :class:`RangeNotSupported` when the server ignores ranges and
+    :class:`BadZip` when the file is not a readable zip.
+    """
+    window = _Window(fetch)
+    tail = window.data
+    pos = tail.rfind(_EOCD_SIG)
+    if pos < 0 or len(tail) - pos < 22:
+        raise BadZip("no end of central directory")
+    (_, _, _, _, _, cd_size, cd_offset, _) = struct.unpack("<4s4H2LH", tail[pos : pos + 22])
+    if cd_offset == 0xFFFFFFFF or cd_size == 0xFFFFFFFF:
+        loc = tail.rfind(_EOCD64_LOCATOR_SIG, 0, pos)
+        if loc < 0:
+            raise BadZip("zip64 without locator")
+        (eocd64_offset,) = struct.unpack("<Q", tail[loc + 8 : loc + 16])
+        rec = window.get(eocd64_offset, eocd64_offset + 56)
+        if rec[:4] != _EOCD64_SIG:
+            raise BadZip("bad zip64 record")
+        cd_size, cd_offset = struct.unpack("<QQ", rec[40:56])
+    directory = window.get(cd_offset, cd_offset + cd_size)
+    entries: dict[str, tuple[int, int, int, int, int]] = {}
+    i = 0
+    while i + 46 <= len(directory) and directory[i : i + 4] == _CD_SIG:
+        (method, _, _, crc, csize, usize, nlen, elen, clen) = struct.unpack(
+            "<HHHLLLHHH", directory[i + 10 : i + 34]
+        )
+        (offset,) = struct.unpack("<L", directory[i + 42 : i + 46])
+        name = directory[i + 46 : i + 46 + nlen].decode("utf-8", "replace")
+        extra = directory[i + 46 + nlen : i + 46 + nlen + elen]
+        csize, usize, offset = _zip64_sizes(extra, csize, usize, offset)
+        entries[name] = (method, crc, csize, usize, offset)
+        i += 46 + nlen + elen + clen
+    chosen = want(list(entries))
+    if chosen is None:
+        return None
+    method, crc, csize, usize, offset = entries[chosen]
+    header = window.get(offset, min(offset + 30, window.total))
+    if header[:4] != _LOCAL_SIG:
+        raise BadZip("bad local header")
+    nlen, elen = struct.unpack("<HH", header[26:30])
+    data_start = offset + 30 + nlen + elen
+    raw = window.get(data_start, data_start + csize)
+    if method == 0:
+        content = raw
+    elif method == 8:
+        try:
+            content = zlib.decompressobj(-15).decompress(raw)
+        except zlib.error as exc:
+            raise BadZip(str(exc)) from None
+    else:
+        raise BadZip(f"compression method {method}")
+    if len(content) != usize or zlib.crc32(content) != crc:
+        raise BadZip("member does not match its CRC")
+    return content
+
+
+def _zip64_sizes(extra: bytes, csize: int, usize: int, offset: int) -> tuple[int, int, int]:
+    i = 0
+    while i + 4 <= len(extra):
+        hid, size = struct.unpack("<HH", extra[i : i + 4])
+        if hid == 1:
+            body = extra[i + 4 : i + 4 + size]
+            j = 0
+            if usize == 0xFFFFFFFF and j + 8 <= len(body):
+                (usize,) = struct.unpack("<Q", body[j : j + 8])
+                j += 8
+            if csize == 0xFFFFFFFF and j + 8 <= len(body):
+                (csize,) = struct.unpack("<Q", body[j : j + 8])
+                j += 8
+            if offset == 0xFFFFFFFF and j + 8 <= len(body):
+                (offset,) = struct.unpack("<Q", body[j : j + 8])
+            break
+        i += 4 + size
+    return csize, usize, offset

@@ -1,0 +1,181 @@
+"""The on-disk cache: index pages (with freshness) and content-addressed blobs.
+
+Layout under the cache directory (``REQLOCK_CACHE_DIR``, else
+``$XDG_CACHE_HOME/reqlock``, else ``~/.cache/reqlock``)::
+
+    pages-v1/<key[:2]>/<key>      one index page: a JSON header line, then the body
+    blobs-v1/<kind>/<h[:2]>/<h>   metadata or distribution bytes, stored under the
+                                  sha256 of the distribution they belong to
+
+Every entry starts with a header that records the sha256 and size of its payload;
+an entry that does not match (truncated, altered) is discarded and fetched again.
+Writes go to a temporary file that is renamed into place, so concurrent reqlock
+processes sharing a cache never see half an entry.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Cache", "CachedPage", "default_cache_dir"]
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+_PAGES = "pages-v1"
+_BLOBS = "blobs-v1"
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the cache lives when no directory is given."""
+    env = os.environ if environ is None else environ
+    if env.get("REQLOCK_CACHE_DIR"):
+        return Path(env["REQLOCK_CACHE_DIR"])
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "reqlock"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CachedPage:
+    """An index page as stored: its body and what is needed to revalidate it."""
+
+    url: str
+    content_type: str
+    body: bytes
+    fetched: float
+    etag: str | None = None
+    last_modified: str | None = None
+    max_age: float | None = None
+
+    def is_fresh(self, ttl: float, now: float | None = None) -> bool:
+        """True while the page may be used without asking the server."""
+        age = (time.time() if now is None else now) - self.fetched
+        limit = self.max_age if self.max_age is not None else ttl
+        return 0 <= age < limit
+
+
+class Cache:
+    """Read and write cache entries; every read is checked, every write atomic."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- pages ---------------------------------------------------------------
+
+    def _page_path(self, url: str) -> Path:
+        key = hashlib.sha256(url.encode()).hexdigest()
+        return self.root / _PAGES / key[:2] / key
+
+    def get_page(self, url: str) -> CachedPage | None:
+        """The stored page for ``url`` (credentials already removed), if sound."""
+        path = self._page_path(url)
+        raw = _read(path)
+        if raw is None:
+            return None
+        header_line, sep, body = raw.partition(b"\n")
+        try:
+            header = json.loads(header_line)
+            if (
+                not sep
+                or header.get("url") != url
+                or header.get("size") != len(body)
+                or header.get("sha256") != hashlib.sha256(body).hexdigest()
+            ):
+                raise ValueError("mismatch")
+            return CachedPage(
+                url=url,
+                content_type=str(header["content_type"]),
+                body=body,
+                fetched=float(header["fetched"]),
+                etag=header.get("etag"),
+                last_modified=header.get("last_modified"),
+                max_age=header.get("max_age"),
+            )
+        except (ValueError, KeyError, TypeError):
+            _discard(path)
+            return None
+
+    def put_page(self, page: CachedPage) -> None:
+        """Store ``page`` (its URL must carry no credentials)."""
+        header = {
+            "url": page.url,
+            "content_type": page.content_type,
+            "fetched": page.fetched,
+            "etag": page.etag,
+            "last_modified": page.last_modified,
+            "max_age": page.max_age,
+            "size": len(page.body),
+            "sha256": hashlib.sha256(page.body).hexdigest(),
+        }
+        data = json.dumps(header, sort_keys=True).encode() + b"\n" + page.body
+        _write_atomic(self._page_path(page.url), data)
+
+    # -- blobs ---------------------------------------------------------------
+
+    def _blob_path(self, kind: str, key: str) -> Path:
+        if not key.isalnum():
+            raise ValueError(f"bad cache key {key!r}")
+        return self.root / _BLOBS / kind / key[:2] / key
+
+    def get_blob(self, kind: str, key: str) -> bytes | None:
+        """Bytes stored under ``key`` (a hex digest) for ``kind``, if sound."""
+        path = self._blob_path(kind, key)
+        raw = _read(path)
+        if raw is None:
+            return None
+        header, sep, body = raw.partition(b"\n")
+        if sep and header == _blob_header(body):
+            return body
+        _discard(path)
+        return None
+
+    def put_blob(self, kind: str, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` for ``kind``."""
+        _write_atomic(self._blob_path(kind, key), _blob_header(data) + b"\n" + data)
+
+    def blob_path(self, kind: str, key: str) -> Path | None:
+        """A path to a file holding exactly the blob (for tools that need a file)."""
+        data = self.get_blob(kind, key)
+        if data is None:
+            return None
+        path = self.root / _BLOBS / f"{kind}-files" / key[:2] / key
+        if not path.exists() or path.stat().st_size != len(data):
+            _write_atomic(path, data)
+        return path
+
+
+def _blob_header(body: bytes) -> bytes:
+    return f"reqlock-blob sha256={hashlib.sha256(body).hexdigest()} size={len(body)}".encode()
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            _discard(Path(tmp))
+            raise
+    except OSError:
+        # A cache that cannot be written (read-only, full disk) only costs speed.
+        pass

@@ -1,0 +1,214 @@
+"""The ``reqlock`` command line: argument parsing, rendering, exit codes.
+
+Exit codes: 0 success; 1 a check found a difference (``verify``, ``lock --check``);
+2 the job could not be done (bad input, conflict, network). Errors are printed as
+one message on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TextIO
+
+from reqlock import __version__
+from reqlock.errors import ConfigError, ReqlockError
+from reqlock.progress import Reporter
+
+
+class TerminalReporter(Reporter):
+    """Renders progress as one rewritten line on a terminal; warnings always."""
+
+    def __init__(self, stream: TextIO, *, live: bool) -> None:
+        super().__init__()
+        self._stream = stream
+        self._live = live
+        self._lock = threading.Lock()
+        self._pages = 0
+        self._metadata = 0
+        self._last = 0.0
+        self._shown = False
+
+    def fetched_page(self, name: str) -> None:
+        with self._lock:
+            self._pages += 1
+            self._render()
+
+    def fetched_metadata(self, name: str, version: str) -> None:
+        with self._lock:
+            self._metadata += 1
+            self._render()
+
+    def building(self, name: str, version: str) -> None:
+        with self._lock:
+            self._render(f"building metadata of {name} {version}", force=True)
+
+    def warning(self, message: str) -> None:
+        with self._lock:
+            super().warning(message)
+            self._clear()
+            self._stream.write(f"warning: {message}\n")
+            self._stream.flush()
+
+    def _render(self, extra: str = "", *, force: bool = False) -> None:
+        if not self._live:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        text = f"Resolving: {self._pages} projects, {self._metadata} metadata files"
+        if extra:
+            text += f"; {extra}"
+        self._stream.write("\r\x1b[2K" + text)
+        self._stream.flush()
+        self._shown = True
+
+    def _clear(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[2K")
+            self._shown = False
+
+    def finish(self) -> None:
+        """Remove the progress line."""
+        with self._lock:
+            self._clear()
+            self._stream.flush()
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"{text!r} is not a timestamp",
+            key="--exclude-newer",
+            hint="use RFC 3339, e.g. 2026-01-31T00:00:00Z or 2026-01-31",
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _add_lock_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "lock",
+        help="resolve requirements files into a hashed pylock.toml",
+        description="Resolve requirements files into a PEP 751 lock file with hashes.",
+    )
+    p.add_argument("requirements", nargs="*", metavar="REQUIREMENTS",
+                   help="requirements files (default: requirements.txt)")
+    p.add_argument("-o", "--output", default="pylock.toml",
+                   help="lock file to write (default: pylock.toml; '-' for stdout)")
+    p.add_argument("-i", "--index-url", help="base URL of the simple index (default: PyPI)")
+    p.add_argument("--extra-index-url", action="append", default=[], metavar="URL",
+                   help="another index, used for projects the first index lacks")
+    p.add_argument("--pre", action="store_true", default=None,
+                   help="allow pre-releases for every package")
+    p.add_argument("--target", action="append", default=[], metavar="TARGET",
+                   help="platform to lock for, e.g. linux-x86_64-py3.12 (repeatable; "
+                   "default: current)")
+    p.add_argument("--exclude-newer", metavar="TIMESTAMP",
+                   help="ignore files uploaded after this time")
+    p.add_argument("--no-build", action="store_true",
+                   help="never build sdists to learn their dependencies")
+    p.add_argument("--cache-dir", help="cache directory (default: REQLOCK_CACHE_DIR or "
+                   "~/.cache/reqlock)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--refresh", action="store_true",
+                   help="fetch index pages again even when the cached copy is fresh")
+    p.add_argument("--offline", action="store_true",
+                   help="use only the cache; fail when something is missing")
+    p.add_argument("--page-ttl", type=float, default=None, metavar="SECONDS",
+                   help="how long a cached index page counts as fresh (default: 600, or "
+                   "REQLOCK_PAGE_TTL)")
+    p.set_defaults(func=_cmd_lock)
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    from reqlock.api import lock
+    from reqlock.targets import parse_target
+
+    files = args.requirements or ["requirements.txt"]
+    targets = [parse_target(t) for t in args.target] or None
+    ttl = args.page_ttl
+    if ttl is None:
+        raw = os.environ.get("REQLOCK_PAGE_TTL")
+        try:
+            ttl = float(raw) if raw else 600.0
+        except ValueError:
+            raise ConfigError(f"{raw!r} is not a number of seconds",
+                              key="REQLOCK_PAGE_TTL") from None
+    live = sys.stderr.isatty()
+    reporter = TerminalReporter(sys.stderr, live=live)
+    started = time.monotonic()
+    try:
+        result = lock(
+            files,
+            index_url=args.index_url,
+            extra_index_urls=args.extra_index_url,
+            targets=targets,
+            pre=args.pre,
+            exclude_newer=_parse_time(args.exclude_newer) if args.exclude_newer else None,
+            cache_dir=args.cache_dir,
+            no_cache=args.no_cache,
+            offline=args.offline,
+            refresh=args.refresh,
+            page_ttl=ttl,
+            no_build=args.no_build,
+            reporter=reporter,
+        )
+    finally:
+        reporter.finish()
+    if args.output == "-":
+        sys.stdout.write(result.to_toml())
+    else:
+        result.write(args.output)
+    elapsed = time.monotonic() - started
+    where = "" if args.output == "-" else f" into {args.output}"
+    print(f"Locked {result.package_count} packages{where} in {elapsed:.1f} s", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``reqlock`` command."""
+    parser = argparse.ArgumentParser(
+        prog="reqlock",
+        description="Lock requirements files into hashed PEP 751 lock files; verify and "
+        "sync environments against them.",
+    )
+    parser.add_argument("--version", action="version", version=f"reqlock {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_lock_parser(sub)
+    try:
+        from reqlock import _cli_deploy
+    except ImportError:  # pragma: no cover - the deploy commands are optional
+        pass
+    else:
+        _cli_deploy.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ReqlockError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

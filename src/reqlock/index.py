@@ -1,0 +1,508 @@
+"""The package index client: project pages, metadata and files, cached and parallel.
+
+Work is started as soon as a name or a file is known (:meth:`Index.prefetch_project`,
+:meth:`Index.prefetch_metadata`) on a bounded thread pool; asking for a result
+that has not started yet runs it in the caller's thread instead of queueing behind
+speculative work.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_INDEX_URL", "Index"]
+
+import hashlib
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from reqlock import _build
+from reqlock._http import HttpClient, Response, redact_url
+from reqlock._rangezip import BadZip, RangeNotSupported, read_member
+from reqlock.cache import Cache, CachedPage
+from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
+from reqlock.metadata import (
+    DistMetadata,
+    find_dist_info_metadata,
+    is_static_sdist_metadata,
+    metadata_from_pip_report,
+    parse_metadata,
+    sdist_pkg_info,
+    wheel_metadata,
+)
+from reqlock.progress import Reporter
+from reqlock.simple import PAGE_ACCEPT, DistFile, ProjectPage, parse_project_page
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+
+_T = TypeVar("_T")
+_MAX_PAGE_BYTES = 256 * 1024 * 1024
+_MAX_METADATA_BYTES = 16 * 1024 * 1024
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class _Once(Generic[_T]):
+    """A unit of work run exactly once, by a pool thread or by the first caller
+    that needs it, whichever comes first."""
+
+    __slots__ = ("_claimed", "_done", "_error", "_fn", "_lock", "_result")
+
+    def __init__(self, fn: Callable[[], _T]) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._claimed = False
+        self._done = threading.Event()
+        self._result: _T | None = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        with self._lock:
+            if self._claimed:
+                return
+            self._claimed = True
+        try:
+            self._result = self._fn()
+        except BaseException as exc:  # re-raised in result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> _T:
+        self.run()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+
+class Index:
+    """Reads one or more simple-API indexes.
+
+    A project is taken from the first index that has it, never mixed with files
+    of a later index (against dependency confusion).
+    """
+
+    def __init__(
+        self,
+        index_urls: Sequence[str] = (),
+        *,
+        http: HttpClient | None = None,
+        cache: Cache | None = None,
+        ttl: float = 600.0,
+        offline: bool = False,
+        refresh: bool = False,
+        allow_build: bool = True,
+        max_workers: int = 16,
+        reporter: Reporter | None = None,
+        build_python: str = sys.executable,
+    ) -> None:
+        urls = list(index_urls) or [DEFAULT_INDEX_URL]
+        self.index_urls = [u if u.endswith("/") else u + "/" for u in urls]
+        self._http = http or HttpClient()
+        self._cache = cache
+        self._ttl = ttl
+        self._offline = offline
+        self._refresh = refresh
+        self._allow_build = allow_build
+        self._reporter = reporter or Reporter()
+        self._build_python = build_python
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reqlock")
+        self._lock = threading.Lock()
+        self._pages: dict[str, _Once[ProjectPage]] = {}
+        self._metadata: dict[str, _Once[DistMetadata]] = {}
+        self._hashes: dict[str, _Once[str]] = {}
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop background work and close connections."""
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._http.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _submit(self, table: dict[str, _Once[_T]], key: str, fn: Callable[[], _T]) -> _Once[_T]:
+        with self._lock:
+            once = table.get(key)
+            if once is None:
+                once = _Once(fn)
+                table[key] = once
+                if not self._closed:
+                    try:
+                        self._pool.submit(once.run)
+                    except RuntimeError:  # pool shut down meanwhile
+                        pass
+        return once
+
+    # -- project pages -------------------------------------------------------
+
+    def prefetch_project(
+        self, name: str, then: Callable[[ProjectPage], None] | None = None
+    ) -> None:
+        """Start fetching the page of ``name``; call ``then`` with it when it arrives
+        (errors are left for :meth:`project` to raise)."""
+        key = canonicalize_name(name)
+        once = self._submit(self._pages, key, lambda: self._load_project(key))
+        if then is not None:
+
+            def chain() -> None:
+                try:
+                    page = once.result()
+                except ReqlockError:
+                    return
+                then(page)
+
+            if not self._closed:
+                try:
+                    self._pool.submit(chain)
+                except RuntimeError:
+                    pass
+
+    def project(self, name: str) -> ProjectPage:
+        """The page of ``name`` from the first index that has it (empty if none)."""
+        key = canonicalize_name(name)
+        return self._submit(self._pages, key, lambda: self._load_project(key)).result()
+
+    def _load_project(self, name: NormalizedName) -> ProjectPage:
+        for index_url in self.index_urls:
+            page = self._load_page(index_url, name)
+            if page is not None:
+                self._reporter.fetched_page(name)
+                return page
+        self._reporter.fetched_page(name)
+        return ProjectPage(name=name, index=redact_url(self.index_urls[0]), files_by_version={})
+
+    def _load_page(self, index_url: str, name: NormalizedName) -> ProjectPage | None:
+        url = f"{index_url}{name}/"
+        public = redact_url(url)
+        index_public = redact_url(index_url)
+        cached = self._cache.get_page(public) if self._cache else None
+        if cached is not None and (self._offline or (
+            not self._refresh and cached.is_fresh(self._ttl)
+        )):
+            return self._parse(cached, name, url, index_public)
+        if self._offline:
+            if cached is None:
+                raise IndexFetchError(
+                    f"{name}: the page {public} is not in the cache (--offline)",
+                    url=public,
+                    package=name,
+                    hint="run once without --offline to fill the cache",
+                )
+        headers = {"Accept": PAGE_ACCEPT}
+        if cached is not None and not self._refresh:
+            if cached.etag:
+                headers["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                headers["If-Modified-Since"] = cached.last_modified
+        resp = self._http.get(
+            url,
+            headers=headers,
+            ok_statuses=frozenset({200, 304, 404}),
+            max_bytes=_MAX_PAGE_BYTES,
+            package=name,
+        )
+        if resp.status == 404:
+            return None
+        if resp.status == 304 and cached is not None:
+            page_entry = CachedPage(
+                url=public,
+                content_type=cached.content_type,
+                body=cached.body,
+                fetched=time.time(),
+                etag=resp.headers.get("etag", cached.etag),
+                last_modified=resp.headers.get("last-modified", cached.last_modified),
+                max_age=_max_age(resp.headers),
+            )
+        else:
+            page_entry = CachedPage(
+                url=public,
+                content_type=resp.headers.get("content-type", ""),
+                body=resp.content,
+                fetched=time.time(),
+                etag=resp.headers.get("etag"),
+                last_modified=resp.headers.get("last-modified"),
+                max_age=_max_age(resp.headers),
+            )
+        # Parse before caching: a malformed page must not be kept.
+        page = self._parse(page_entry, name, resp.url if resp.status == 200 else url,
+                           index_public)
+        if self._cache is not None:
+            self._cache.put_page(page_entry)
+        return page
+
+    def _parse(
+        self, entry: CachedPage, name: NormalizedName, page_url: str, index: str
+    ) -> ProjectPage:
+        # Keep credentials on file URLs of the same host: relative links resolve
+        # against the URL that carries them.
+        base = page_url if "@" in page_url else self._with_auth(page_url)
+        return parse_project_page(
+            entry.body, content_type=entry.content_type, page_url=base, name=name, index=index
+        )
+
+    def _with_auth(self, url: str) -> str:
+        for index_url in self.index_urls:
+            public = redact_url(index_url)
+            if public != index_url and url.startswith(public):
+                return index_url + url[len(public):]
+        return url
+
+    # -- metadata ------------------------------------------------------------
+
+    def prefetch_metadata(
+        self,
+        name: str,
+        version: str,
+        dist: DistFile,
+        then: Callable[[DistMetadata], None] | None = None,
+    ) -> None:
+        """Start getting the metadata of ``dist``; call ``then`` with it when known."""
+        once = self._submit(
+            self._metadata, dist.url, lambda: self._load_metadata(name, version, dist)
+        )
+        if then is not None and not self._closed:
+
+            def chain() -> None:
+                try:
+                    meta = once.result()
+                except ReqlockError:
+                    return
+                then(meta)
+
+            try:
+                self._pool.submit(chain)
+            except RuntimeError:
+                pass
+
+    def metadata(self, name: str, version: str, dist: DistFile) -> DistMetadata:
+        """The core metadata of ``dist`` (release ``name`` ``version``)."""
+        return self._submit(
+            self._metadata, dist.url, lambda: self._load_metadata(name, version, dist)
+        ).result()
+
+    def metadata_if_known(self, dist: DistFile) -> DistMetadata | None:
+        """The metadata of ``dist`` if it was already fetched successfully, else None."""
+        once = self._metadata.get(dist.url)
+        if once is None or not once.done():
+            return None
+        try:
+            return once.result()
+        except ReqlockError:
+            return None
+
+    def _load_metadata(self, name: str, version: str, dist: DistFile) -> DistMetadata:
+        meta = self._load_metadata_inner(name, version, dist)
+        self._reporter.fetched_metadata(name, version)
+        return meta
+
+    def _load_metadata_inner(self, name: str, version: str, dist: DistFile) -> DistMetadata:
+        key = dist.sha256 or hashlib.sha256(dist.url.encode()).hexdigest()
+        if self._cache is not None:
+            data = self._cache.get_blob("metadata", key)
+            if data is not None:
+                return parse_metadata(data, package=name, version=version)
+            built = self._cache.get_blob("built", key)
+            if built is not None:
+                import json
+
+                return metadata_from_pip_report(json.loads(built), package=name, version=version)
+        if self._offline:
+            raise MetadataError(
+                f"{name} {version}: metadata of {dist.filename} is not in the cache (--offline)",
+                package=name,
+                version=version,
+                hint="run once without --offline to fill the cache",
+            )
+        if dist.is_wheel:
+            data = self._wheel_metadata(name, version, dist)
+        else:
+            sdist = self.download(dist, package=name)
+            pkg_info = sdist_pkg_info(sdist, filename=dist.filename, package=name, version=version)
+            if pkg_info is None or not is_static_sdist_metadata(pkg_info):
+                return self._build(name, version, dist, key)
+            data = pkg_info
+        meta = parse_metadata(data, package=name, version=version)
+        if self._cache is not None:
+            self._cache.put_blob("metadata", key, data)
+        return meta
+
+    def _wheel_metadata(self, name: str, version: str, dist: DistFile) -> bytes:
+        if dist.metadata_hashes is not False:
+            resp = self._http.get(
+                dist.url + ".metadata",
+                ok_statuses=frozenset({200, 403, 404}),
+                max_bytes=_MAX_METADATA_BYTES,
+                package=name,
+            )
+            if resp.status == 200:
+                expected = (
+                    dist.metadata_hashes.get("sha256")
+                    if isinstance(dist.metadata_hashes, Mapping)
+                    else None
+                )
+                if expected and hashlib.sha256(resp.content).hexdigest() != expected:
+                    raise IndexFetchError(
+                        f"{name} {version}: the metadata file of {dist.filename} does not "
+                        "match the sha256 the index gives for it",
+                        url=redact_url(dist.url) + ".metadata",
+                        package=name,
+                        hint="the index or a proxy serves altered files; do not use it",
+                    )
+                return resp.content
+        try:
+            found = read_member(self._range_fetcher(dist, name), find_dist_info_metadata)
+            if found is not None:
+                return found
+        except _WholeBody as whole:
+            self._check_hash(dist, whole.content, name)
+            if self._cache is not None and dist.sha256:
+                self._cache.put_blob("dist", dist.sha256, whole.content)
+            return wheel_metadata(whole.content, filename=dist.filename, package=name,
+                                  version=version)
+        except (RangeNotSupported, BadZip):
+            pass
+        return wheel_metadata(
+            self.download(dist, package=name), filename=dist.filename, package=name,
+            version=version,
+        )
+
+    def _range_fetcher(
+        self, dist: DistFile, name: str
+    ) -> Callable[[int, int | None], tuple[bytes, int]]:
+        def fetch(start: int, end: int | None) -> tuple[bytes, int]:
+            spec = f"bytes={start}" if start < 0 else f"bytes={start}-{(end or 0) - 1}"
+            resp = self._http.get(
+                dist.url,
+                headers={"Range": spec, "Accept-Encoding": "identity"},
+                ok_statuses=frozenset({200, 206, 416}),
+                package=name,
+            )
+            return _range_answer(resp)
+
+        return fetch
+
+    def _build(self, name: str, version: str, dist: DistFile, key: str) -> DistMetadata:
+        if not self._allow_build:
+            raise MetadataError(
+                f"{name} {version} has only an sdist whose dependencies are not static; "
+                "reqlock would have to build it to know them, and --no-build forbids that",
+                package=name,
+                version=version,
+                hint=f"allow builds, or pin a version of {name} that has a wheel",
+            )
+        self._reporter.building(name, version)
+        data = self.download(dist, package=name)
+        import json
+
+        with tempfile.TemporaryDirectory(prefix="reqlock-sdist-") as tmp:
+            path = Path(tmp) / dist.filename
+            path.write_bytes(data)
+            item = _build.build_metadata(
+                path,
+                package=name,
+                version=version,
+                index_urls=self.index_urls,
+                python=self._build_python,
+            )
+        meta = metadata_from_pip_report(item, package=name, version=version)
+        if self._cache is not None:
+            self._cache.put_blob("built", key, json.dumps(dict(item), sort_keys=True).encode())
+        return meta
+
+    # -- files ---------------------------------------------------------------
+
+    def download(self, dist: DistFile, *, package: str) -> bytes:
+        """The bytes of ``dist``, checked against the index's sha256 when it has one."""
+        if self._cache is not None and dist.sha256:
+            data = self._cache.get_blob("dist", dist.sha256)
+            if data is not None:
+                return data
+        if self._offline:
+            raise IndexFetchError(
+                f"{package}: {dist.filename} is not in the cache (--offline)",
+                url=dist.public_url,
+                package=package,
+                hint="run once without --offline to fill the cache",
+            )
+        resp = self._http.get(dist.url, package=package)
+        self._check_hash(dist, resp.content, package)
+        if self._cache is not None:
+            self._cache.put_blob("dist", dist.sha256 or hashlib.sha256(resp.content).hexdigest(),
+                                 resp.content)
+        return resp.content
+
+    def sha256(self, dist: DistFile, *, package: str) -> str:
+        """The sha256 of ``dist``: from the index, else by downloading it."""
+        if dist.sha256:
+            return dist.sha256
+        return self._submit(
+            self._hashes,
+            dist.url,
+            lambda: hashlib.sha256(self.download(dist, package=package)).hexdigest(),
+        ).result()
+
+    def _check_hash(self, dist: DistFile, data: bytes, package: str) -> None:
+        for alg, expected in dist.hashes.items():
+            if hashlib.new(alg, data).hexdigest() != expected:
+                raise IndexFetchError(
+                    f"{package}: {dist.filename} does not match the {alg} the index gives "
+                    "for it",
+                    url=dist.public_url,
+                    package=package,
+                    hint="the index or a proxy serves altered files; do not use it",
+                )
+
+
+class _WholeBody(Exception):
+    """The server ignored the Range header and sent the whole file."""
+
+    def __init__(self, content: bytes) -> None:
+        super().__init__("whole body")
+        self.content = content
+
+
+def _range_answer(resp: Response) -> tuple[bytes, int]:
+    if resp.status == 200:
+        raise _WholeBody(resp.content)
+    if resp.status != 206:
+        raise RangeNotSupported(f"HTTP {resp.status}")
+    match = _CONTENT_RANGE.fullmatch(resp.headers.get("content-range", "").strip())
+    if not match:
+        raise RangeNotSupported("no usable Content-Range")
+    start, end, total = (int(g) for g in match.groups())
+    if end - start + 1 != len(resp.content):
+        raise RangeNotSupported("body does not match Content-Range")
+    return resp.content, total
+
+
+def _max_age(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("cache-control")
+    if not value:
+        return None
+    directives = [d.strip().lower() for d in value.split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    for d in directives:
+        if d.startswith("max-age="):
+            try:
+                return max(0.0, float(d[8:]))
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,318 @@
+"""The simple repository API, parsed: PEP 691 JSON and PEP 503 HTML project pages.
+
+Pure functions over bytes. Parsing is deliberately shallow: a page of a popular
+project lists thousands of files, and the resolver looks at a handful of releases,
+so files are grouped by the version written in their name (string work only) and
+versions and tags are parsed later, for the releases actually considered.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "PAGE_ACCEPT",
+    "DistFile",
+    "ProjectPage",
+    "parse_project_page",
+]
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from reqlock._http import redact_url
+from reqlock.errors import IndexFetchError
+
+JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_CONTENT_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+# The same preference order pip sends: JSON, then the versioned HTML, then legacy.
+PAGE_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html; q=0.1, "
+    "text/html; q=0.01"
+)
+
+_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
+_HASH_NAMES = ("sha256", "sha384", "sha512")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DistFile:
+    """One distribution file listed on a project page.
+
+    ``url`` is absolute and may carry the index's credentials (needed to download
+    it); everything shown or stored uses :attr:`public_url`.
+    """
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str] = field(hash=False)
+    requires_python: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    size: int | None = None
+    upload_time: str | None = None
+    # None: the page said nothing; False: explicitly absent; else the hashes.
+    metadata_hashes: Mapping[str, str] | bool | None = field(default=None, hash=False)
+    index: str = ""
+
+    @property
+    def is_wheel(self) -> bool:
+        """True for a ``.whl`` file."""
+        return self.filename.endswith(".whl")
+
+    @property
+    def sha256(self) -> str | None:
+        """The file's sha256 from the index, if it gave one."""
+        return self.hashes.get("sha256")
+
+    @property
+    def public_url(self) -> str:
+        """The URL without credentials."""
+        return redact_url(self.url)
+
+    @property
+    def wheel_tag(self) -> str:
+        """The compressed tag set of a wheel name, e.g. ``cp311-cp311-manylinux_2_17_x86_64``."""
+        parts = self.filename[:-4].split("-")
+        return "-".join(parts[-3:])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProjectPage:
+    """The files of one project on one index, grouped by version string."""
+
+    name: NormalizedName
+    index: str
+    files_by_version: Mapping[str, tuple[DistFile, ...]] = field(hash=False)
+
+    def releases(self) -> dict[Version, tuple[DistFile, ...]]:
+        """Files by parsed version; versions that are not PEP 440 are left out."""
+        result: dict[Version, tuple[DistFile, ...]] = {}
+        for text, files in self.files_by_version.items():
+            try:
+                version = Version(text)
+            except InvalidVersion:
+                continue
+            # "1.0" and "1.0.0" are one version written two ways.
+            result[version] = result.get(version, ()) + files
+        return result
+
+
+def parse_project_page(
+    body: bytes, *, content_type: str, page_url: str, name: NormalizedName, index: str
+) -> ProjectPage:
+    """Parse a project page in whichever format the server sent."""
+    media = content_type.split(";")[0].strip().lower()
+    if media == JSON_CONTENT_TYPE:
+        files = _parse_json(body, page_url, index)
+    elif media in HTML_CONTENT_TYPES or not media:
+        files = _parse_html(body, page_url, index)
+    else:
+        raise IndexFetchError(
+            f"{redact_url(page_url)} answered with content type {media!r}, "
+            "which is not a simple-API page",
+            url=redact_url(page_url),
+            package=name,
+            hint="check that the index URL points at a PEP 503/691 simple index",
+        )
+    grouped: dict[str, list[DistFile]] = {}
+    for dist in files:
+        version = version_from_filename(dist.filename, name)
+        if version is not None:
+            grouped.setdefault(version, []).append(dist)
+    return ProjectPage(
+        name=name,
+        index=index,
+        files_by_version={v: tuple(fs) for v, fs in grouped.items()},
+    )
+
+
+def version_from_filename(filename: str, name: NormalizedName) -> str | None:
+    """The version string in a wheel or sdist name of project ``name``, else None.
+
+    Files of other projects, eggs, installers and unknown archive types give None.
+    """
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6) or canonicalize_name(parts[0]) != name:
+            return None
+        return parts[1]
+    for suffix in _SDIST_SUFFIXES:
+        if filename.endswith(suffix):
+            stem = filename[: -len(suffix)]
+            break
+    else:
+        return None
+    # Legacy sdist names may hold dashes in the project name: find the split
+    # where the part before it is this project.
+    pos = stem.find("-")
+    while pos != -1:
+        if canonicalize_name(stem[:pos]) == name:
+            return stem[pos + 1 :] or None
+        pos = stem.find("-", pos + 1)
+    return None
+
+
+def _bad_page(page_url: str, what: str) -> IndexFetchError:
+    return IndexFetchError(
+        f"{redact_url(page_url)}: {what}",
+        url=redact_url(page_url),
+        hint="the index sent a malformed project page; try again later or report it "
+        "to the index operator",
+    )
+
+
+def _parse_json(body: bytes, page_url: str, index: str) -> list[DistFile]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad_page(page_url, f"invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise _bad_page(page_url, "the JSON page is not an object")
+    meta = data.get("meta")
+    api_version = meta.get("api-version") if isinstance(meta, dict) else None
+    if not isinstance(api_version, str) or not api_version.startswith("1."):
+        raise _bad_page(page_url, f"unsupported simple API version {api_version!r}")
+    raw_files = data.get("files")
+    if not isinstance(raw_files, list):
+        raise _bad_page(page_url, "the JSON page has no 'files' list")
+    files: list[DistFile] = []
+    for i, entry in enumerate(raw_files):
+        if not isinstance(entry, dict):
+            raise _bad_page(page_url, f"files[{i}] is not an object")
+        files.append(_file_from_json(entry, page_url, index, i))
+    return files
+
+
+def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str, i: int) -> DistFile:
+    filename = entry.get("filename")
+    url = entry.get("url")
+    hashes = entry.get("hashes")
+    if not isinstance(filename, str) or not filename or "/" in filename:
+        raise _bad_page(page_url, f"files[{i}] has no valid 'filename'")
+    if not isinstance(url, str) or not url:
+        raise _bad_page(page_url, f"files[{i}] ({filename}) has no 'url'")
+    if not isinstance(hashes, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
+    ):
+        raise _bad_page(page_url, f"files[{i}] ({filename}) has no valid 'hashes'")
+    yanked = entry.get("yanked", False)
+    size = entry.get("size")
+    upload_time = entry.get("upload-time")
+    requires_python = entry.get("requires-python")
+    metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
+    return DistFile(
+        filename=filename,
+        url=urljoin(page_url, url),
+        hashes=_known_hashes(hashes),
+        requires_python=requires_python if isinstance(requires_python, str) else None,
+        yanked=bool(yanked),
+        yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        upload_time=upload_time if isinstance(upload_time, str) else None,
+        metadata_hashes=_metadata_field(metadata),
+        index=index,
+    )
+
+
+def _metadata_field(value: object) -> Mapping[str, str] | bool | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return _known_hashes(value)
+    return bool(value)
+
+
+def _known_hashes(hashes: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        k.lower(): v.lower()
+        for k, v in hashes.items()
+        if k.lower() in _HASH_NAMES and isinstance(v, str)
+    }
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self.base: str | None = None
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+        elif tag == "a":
+            self._current = dict(attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def _parse_html(body: bytes, page_url: str, index: str) -> list[DistFile]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad_page(page_url, "the HTML page is not UTF-8") from None
+    parser = _AnchorParser()
+    try:
+        parser.feed(text)
+        parser.close()
+    except (AssertionError, ValueError) as exc:  # html.parser's own failures
+        raise _bad_page(page_url, f"unparsable HTML ({exc})") from None
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    files: list[DistFile] = []
+    for attrs, label in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url = urljoin(base, href)
+        parts = urlsplit(url)
+        filename = parts.path.rsplit("/", 1)[-1] or label
+        filename = unquote(filename)
+        hashes: dict[str, str] = {}
+        if parts.fragment:
+            alg, _, value = parts.fragment.partition("=")
+            if alg.lower() in _HASH_NAMES and value:
+                hashes[alg.lower()] = value.lower()
+            url = url.split("#", 1)[0]
+        yanked_attr = "data-yanked" in attrs
+        yanked_value = attrs.get("data-yanked")
+        metadata_attr = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        metadata: Mapping[str, str] | bool | None = None
+        if "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs:
+            alg, _, value = (metadata_attr or "").partition("=")
+            if alg.lower() in _HASH_NAMES and value:
+                metadata = {alg.lower(): value.lower()}
+            else:
+                metadata = metadata_attr not in ("false",)
+        requires_python = attrs.get("data-requires-python")
+        files.append(
+            DistFile(
+                filename=filename,
+                url=url,
+                hashes=hashes,
+                requires_python=html.unescape(requires_python) if requires_python else None,
+                yanked=yanked_attr,
+                yanked_reason=yanked_value or None,
+                metadata_hashes=metadata,
+                index=index,
+            )
+        )
+    return files
+
