@@ -152,7 +152,6 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self.options = options
         self.reporter = reporter
         self._files: dict[tuple[str, Version], tuple[DistFile, ...]] = {}
-        self._releases: dict[str, dict[Version, tuple[DistFile, ...]]] = {}
         self._versions: dict[str, list[Version]] = {}
         self._tag_ok: dict[str, int | None] = {}
         self._crawled: set[str] = set()
@@ -324,9 +323,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         """Versions of a project, newest first."""
         found = self._versions.get(page.name)
         if found is None:
-            releases = page.releases()
-            self._releases[page.name] = releases
-            found = sorted(releases, reverse=True)
+            found = sorted(page.versions(), reverse=True)
             self._versions[page.name] = found
         return found
 
@@ -343,13 +340,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         cached = self._files.get(key)
         if cached is not None:
             return cached
-        if page.name not in self._releases:
-            self.versions(page)
         formats = self.formats(page.name)
         hashes = self.user_hashes.get(page.name)
         cutoff = self.options.exclude_newer
         result = []
-        for dist in self._releases[page.name].get(version, ()):
+        for dist in page.files(version):
             if dist.is_wheel:
                 if "binary" not in formats or self.wheel_rank(dist) is None:
                     continue
@@ -407,7 +402,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
 
     def why_unusable(self, page: ProjectPage, version: Version) -> str | None:
         """Why a release cannot be used for this target, in words (None if it can)."""
-        files = self._releases.get(page.name, {}).get(version, ())
+        files = page.files(version)
         usable = self.usable_files(page, version, pinned=False)
         if usable:
             meta = self.index.metadata_if_known(self.metadata_file(usable))

@@ -18,7 +18,7 @@ __all__ = [
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -85,25 +85,61 @@ class DistFile:
         return "-".join(parts[-3:])
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
 class ProjectPage:
-    """The files of one project on one index, grouped by version string."""
+    """The files of one project on one index, grouped by the version in their names.
 
-    name: NormalizedName
-    index: str
-    files_by_version: Mapping[str, tuple[DistFile, ...]] = field(hash=False)
+    Files are turned into :class:`DistFile` values only for the versions asked
+    for: building tens of thousands of objects for releases nobody considers is
+    what made page parsing slow.
+    """
+
+    __slots__ = ("_convert", "_converted", "_raw", "_versions", "index", "name")
+
+    def __init__(
+        self,
+        *,
+        name: NormalizedName,
+        index: str,
+        files_by_version: Mapping[str, Sequence[Any]],
+        convert: Callable[[Any], DistFile] | None = None,
+    ) -> None:
+        self.name = name
+        self.index = index
+        self._raw = files_by_version
+        self._convert = convert
+        self._converted: dict[str, tuple[DistFile, ...]] = {}
+        self._versions: dict[Version, tuple[str, ...]] | None = None
+
+    def versions(self) -> dict[Version, tuple[str, ...]]:
+        """Each PEP 440 version with the spellings it has in file names."""
+        if self._versions is None:
+            found: dict[Version, tuple[str, ...]] = {}
+            for text in self._raw:
+                try:
+                    version = Version(text)
+                except InvalidVersion:
+                    continue
+                # "1.0" and "1.0.0" are one version written two ways.
+                found[version] = (*found.get(version, ()), text)
+            self._versions = found
+        return self._versions
+
+    def files(self, version: Version) -> tuple[DistFile, ...]:
+        """The files of one release."""
+        result: tuple[DistFile, ...] = ()
+        for text in self.versions().get(version, ()):
+            converted = self._converted.get(text)
+            if converted is None:
+                raw = self._raw[text]
+                convert = self._convert
+                converted = tuple(convert(r) for r in raw) if convert else tuple(raw)
+                self._converted[text] = converted
+            result += converted
+        return result
 
     def releases(self) -> dict[Version, tuple[DistFile, ...]]:
-        """Files by parsed version; versions that are not PEP 440 are left out."""
-        result: dict[Version, tuple[DistFile, ...]] = {}
-        for text, files in self.files_by_version.items():
-            try:
-                version = Version(text)
-            except InvalidVersion:
-                continue
-            # "1.0" and "1.0.0" are one version written two ways.
-            result[version] = result.get(version, ()) + files
-        return result
+        """Every release with its files (converts everything: for tests and tools)."""
+        return {v: self.files(v) for v in self.versions()}
 
 
 def parse_project_page(
@@ -111,10 +147,26 @@ def parse_project_page(
 ) -> ProjectPage:
     """Parse a project page in whichever format the server sent."""
     media = content_type.split(";")[0].strip().lower()
+    grouped: dict[str, list[Any]] = {}
+    convert: Callable[[Any], DistFile] | None = None
+    names: dict[str, bool] = {}
     if media == JSON_CONTENT_TYPE:
-        files = _parse_json(body, page_url, index)
+        for i, entry in enumerate(_json_files(body, page_url)):
+            filename = entry.get("filename") if isinstance(entry, dict) else None
+            if not isinstance(filename, str) or not filename:
+                raise _bad_page(page_url, f"files[{i}] has no valid 'filename'")
+            version = version_from_filename(filename, name, names)
+            if version is not None:
+                grouped.setdefault(version, []).append(entry)
+
+        def convert(entry: Any) -> DistFile:
+            return _file_from_json(entry, page_url, index)
+
     elif media in HTML_CONTENT_TYPES or not media:
-        files = _parse_html(body, page_url, index)
+        for dist in _parse_html(body, page_url, index):
+            version = version_from_filename(dist.filename, name, names)
+            if version is not None:
+                grouped.setdefault(version, []).append(dist)
     else:
         raise IndexFetchError(
             f"{redact_url(page_url)} answered with content type {media!r}, "
@@ -123,26 +175,28 @@ def parse_project_page(
             package=name,
             hint="check that the index URL points at a PEP 503/691 simple index",
         )
-    grouped: dict[str, list[DistFile]] = {}
-    for dist in files:
-        version = version_from_filename(dist.filename, name)
-        if version is not None:
-            grouped.setdefault(version, []).append(dist)
-    return ProjectPage(
-        name=name,
-        index=index,
-        files_by_version={v: tuple(fs) for v, fs in grouped.items()},
-    )
+    return ProjectPage(name=name, index=index, files_by_version=grouped, convert=convert)
 
 
-def version_from_filename(filename: str, name: NormalizedName) -> str | None:
+def version_from_filename(
+    filename: str, name: NormalizedName, seen: dict[str, bool] | None = None
+) -> str | None:
     """The version string in a wheel or sdist name of project ``name``, else None.
 
     Files of other projects, eggs, installers and unknown archive types give None.
+    ``seen`` memoizes which name prefixes belong to the project.
     """
+    memo = {} if seen is None else seen
+
+    def is_project(prefix: str) -> bool:
+        found = memo.get(prefix)
+        if found is None:
+            found = memo[prefix] = canonicalize_name(prefix) == name
+        return found
+
     if filename.endswith(".whl"):
         parts = filename[:-4].split("-")
-        if len(parts) not in (5, 6) or canonicalize_name(parts[0]) != name:
+        if len(parts) not in (5, 6) or not is_project(parts[0]):
             return None
         return parts[1]
     for suffix in _SDIST_SUFFIXES:
@@ -155,7 +209,7 @@ def version_from_filename(filename: str, name: NormalizedName) -> str | None:
     # where the part before it is this project.
     pos = stem.find("-")
     while pos != -1:
-        if canonicalize_name(stem[:pos]) == name:
+        if is_project(stem[:pos]):
             return stem[pos + 1 :] or None
         pos = stem.find("-", pos + 1)
     return None
@@ -170,7 +224,7 @@ def _bad_page(page_url: str, what: str) -> IndexFetchError:
     )
 
 
-def _parse_json(body: bytes, page_url: str, index: str) -> list[DistFile]:
+def _json_files(body: bytes, page_url: str) -> list[Any]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -184,26 +238,21 @@ def _parse_json(body: bytes, page_url: str, index: str) -> list[DistFile]:
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         raise _bad_page(page_url, "the JSON page has no 'files' list")
-    files: list[DistFile] = []
-    for i, entry in enumerate(raw_files):
-        if not isinstance(entry, dict):
-            raise _bad_page(page_url, f"files[{i}] is not an object")
-        files.append(_file_from_json(entry, page_url, index, i))
-    return files
+    return raw_files
 
 
-def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str, i: int) -> DistFile:
+def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> DistFile:
     filename = entry.get("filename")
     url = entry.get("url")
     hashes = entry.get("hashes")
     if not isinstance(filename, str) or not filename or "/" in filename:
-        raise _bad_page(page_url, f"files[{i}] has no valid 'filename'")
+        raise _bad_page(page_url, "a file entry has no valid 'filename'")
     if not isinstance(url, str) or not url:
-        raise _bad_page(page_url, f"files[{i}] ({filename}) has no 'url'")
+        raise _bad_page(page_url, f"the entry of {filename} has no 'url'")
     if not isinstance(hashes, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
     ):
-        raise _bad_page(page_url, f"files[{i}] ({filename}) has no valid 'hashes'")
+        raise _bad_page(page_url, f"the entry of {filename} has no valid 'hashes'")
     yanked = entry.get("yanked", False)
     size = entry.get("size")
     upload_time = entry.get("upload-time")
