@@ -78,8 +78,11 @@ class HttpClient:
                 if client is None:
                     import httpx
 
+                    transport = self._transport or _pooled_transport(
+                        self._max_connections
+                    )
                     client = httpx.Client(
-                        transport=self._transport,
+                        transport=transport,
                         timeout=httpx.Timeout(self._timeout, connect=10.0),
                         limits=httpx.Limits(
                             max_connections=self._max_connections,
@@ -156,6 +159,105 @@ class HttpClient:
                     ) from None
             attempt += 1
             time.sleep(delay)
+
+
+def _pooled_transport(max_connections: int) -> httpx.BaseTransport:
+    """httpx's transport, with host names resolved once per process.
+
+    Each new connection otherwise makes its own DNS lookup; with dozens of
+    connections opened at once, a lost lookup packet here stalls one of them for the
+    resolver's 5 s retry (seen on the machines we run on).
+    """
+    import httpx
+
+    transport = httpx.HTTPTransport(
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+    )
+    pool = getattr(transport, "_pool", None)
+    # httpcore keeps its network backend in a private attribute; if a future
+    # version renames it, we simply keep httpx's default behaviour.
+    if pool is not None and hasattr(pool, "_network_backend"):
+        pool._network_backend = _caching_backend()
+    return transport
+
+
+_DNS_CACHE: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+_DNS_LOCK = threading.Lock()
+_DNS_HEDGE_AFTER = 1.0
+
+
+def _resolve(host: str, port: int) -> list[tuple[Any, ...]]:
+    """getaddrinfo, cached for the process; a slow lookup is asked again in
+    parallel after a second, and the first answer wins."""
+    import socket
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    key = (host, port)
+    with _DNS_LOCK:
+        found = _DNS_CACHE.get(key)
+    if found is not None:
+        return found
+
+    def lookup() -> list[tuple[Any, ...]]:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reqlock-dns") as pool:
+        first = pool.submit(lookup)
+        done, _ = wait([first], timeout=_DNS_HEDGE_AFTER)
+        futures = [first] if done else [first, pool.submit(lookup)]
+        error: BaseException | None = None
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    result = [tuple(info) for info in fut.result()]
+                except OSError as exc:
+                    error = exc
+                    continue
+                with _DNS_LOCK:
+                    _DNS_CACHE[key] = result
+                pool.shutdown(wait=False, cancel_futures=True)
+                return result
+        assert error is not None
+        raise error
+
+
+def _caching_backend() -> Any:
+    import socket
+
+    import httpcore
+
+    class CachingBackend(httpcore.SyncBackend):  # type: ignore[misc]
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            try:
+                infos = _resolve(host, port)
+            except OSError as exc:
+                raise httpcore.ConnectError(str(exc)) from exc
+            last: Exception | None = None
+            for family, _, _, _, address in infos:
+                if family not in (socket.AF_INET, socket.AF_INET6):
+                    continue
+                try:
+                    return super().connect_tcp(
+                        address[0], port, timeout, local_address, socket_options
+                    )
+                except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                    last = exc
+            if last is not None:
+                raise last
+            raise httpcore.ConnectError(f"no address for {host}")
+
+    return CachingBackend()
 
 
 def _read_limited(resp: Any, max_bytes: int, url: str, package: str | None) -> bytes:

@@ -11,25 +11,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.pylock import Pylock
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from reqlock._http import HttpClient
 from reqlock.cache import Cache, default_cache_dir
 from reqlock.index import DEFAULT_INDEX_URL, Index
-from reqlock.lockfile import build_pylock, to_toml, write_text_atomic
 from reqlock.progress import Reporter
 from reqlock.requirements import (
     RequirementSet,
     load_requirements,
     parse_requirement_strings,
 )
-from reqlock.resolve import Resolution, ResolveOptions, resolve
 from reqlock.targets import Target, current
 
 if TYPE_CHECKING:
     import httpx
+    from packaging.pylock import Pylock
+
+    from reqlock.resolve import Resolution
+
+# The resolver and the lock writer (resolvelib, packaging.pylock) are imported only
+# once the first index requests are on their way: their import time then overlaps
+# network waits instead of delaying the first request.
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,10 +51,14 @@ class LockResult:
 
     def to_toml(self) -> str:
         """The lock file's text (deterministic)."""
+        from reqlock.lockfile import to_toml
+
         return to_toml(self.pylock)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the lock atomically to ``path`` and return the path."""
+        from reqlock.lockfile import write_text_atomic
+
         write_text_atomic(path, self.to_toml())
         return Path(path)
 
@@ -89,12 +97,6 @@ def lock(
     urls = _index_urls(index_url, extra_index_urls, reqs, env)
     targets = list(targets) if targets else [current()]
     cache = None if no_cache else Cache(Path(cache_dir) if cache_dir else default_cache_dir(env))
-    options = ResolveOptions(
-        pre=reqs.pre if pre is None else pre,
-        only_binary=reqs.only_binary,
-        no_binary=reqs.no_binary,
-        exclude_newer=exclude_newer,
-    )
     with Index(
         urls,
         http=HttpClient(transport=transport),
@@ -105,6 +107,17 @@ def lock(
         allow_build=not no_build,
         reporter=reporter,
     ) as index:
+        for line in reqs.requirements:
+            index.prefetch_project(line.name)
+        from reqlock.lockfile import build_pylock
+        from reqlock.resolve import ResolveOptions, resolve
+
+        options = ResolveOptions(
+            pre=reqs.pre if pre is None else pre,
+            only_binary=reqs.only_binary,
+            no_binary=reqs.no_binary,
+            exclude_newer=exclude_newer,
+        )
         resolutions: list[Resolution] = []
         preferred: dict[NormalizedName, Version] = {}
         for target in targets:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -50,9 +50,10 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 class _Once(Generic[_T]):
     """A unit of work run exactly once, by a pool thread or by the first caller
-    that needs it, whichever comes first."""
+    that needs it, whichever comes first. Callbacks run when it succeeds, in the
+    thread that finished it, so no pool thread ever blocks waiting for another."""
 
-    __slots__ = ("_claimed", "_done", "_error", "_fn", "_lock", "_result")
+    __slots__ = ("_callbacks", "_claimed", "_done", "_error", "_fn", "_lock", "_result")
 
     def __init__(self, fn: Callable[[], _T]) -> None:
         self._fn = fn
@@ -61,6 +62,7 @@ class _Once(Generic[_T]):
         self._done = threading.Event()
         self._result: _T | None = None
         self._error: BaseException | None = None
+        self._callbacks: list[Callable[[_T], None]] = []
 
     def run(self) -> None:
         with self._lock:
@@ -71,8 +73,21 @@ class _Once(Generic[_T]):
             self._result = self._fn()
         except BaseException as exc:  # re-raised in result()
             self._error = exc
-        finally:
+        with self._lock:
             self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        if self._error is None:
+            for callback in callbacks:
+                callback(self._result)  # type: ignore[arg-type]
+
+    def then(self, callback: Callable[[_T], None]) -> None:
+        """Call ``callback`` with the result once there is one (never on error)."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        if self._error is None:
+            callback(self._result)  # type: ignore[arg-type]
 
     def result(self) -> _T:
         self.run()
@@ -83,6 +98,10 @@ class _Once(Generic[_T]):
 
     def done(self) -> bool:
         return self._done.is_set()
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the work to finish."""
+        self._done.wait(timeout)
 
 
 class Index:
@@ -102,9 +121,10 @@ class Index:
         offline: bool = False,
         refresh: bool = False,
         allow_build: bool = True,
-        max_workers: int = 16,
+        max_workers: int = 32,
         reporter: Reporter | None = None,
         build_python: str = sys.executable,
+        hedge_after: float | None = 0.02,
     ) -> None:
         urls = list(index_urls) or [DEFAULT_INDEX_URL]
         self.index_urls = [u if u.endswith("/") else u + "/" for u in urls]
@@ -116,6 +136,7 @@ class Index:
         self._allow_build = allow_build
         self._reporter = reporter or Reporter()
         self._build_python = build_python
+        self._hedge_after = hedge_after
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reqlock")
         self._lock = threading.Lock()
         self._pages: dict[str, _Once[ProjectPage]] = {}
@@ -160,19 +181,7 @@ class Index:
         key = canonicalize_name(name)
         once = self._submit(self._pages, key, lambda: self._load_project(key))
         if then is not None:
-
-            def chain() -> None:
-                try:
-                    page = once.result()
-                except ReqlockError:
-                    return
-                then(page)
-
-            if not self._closed:
-                try:
-                    self._pool.submit(chain)
-                except RuntimeError:
-                    pass
+            once.then(self._guarded(then))
 
     def project(self, name: str) -> ProjectPage:
         """The page of ``name`` from the first index that has it (empty if none)."""
@@ -277,19 +286,22 @@ class Index:
         once = self._submit(
             self._metadata, dist.url, lambda: self._load_metadata(name, version, dist)
         )
-        if then is not None and not self._closed:
+        if then is not None:
+            once.then(self._guarded(then))
 
-            def chain() -> None:
-                try:
-                    meta = once.result()
-                except ReqlockError:
-                    return
-                then(meta)
+    def _guarded(self, callback: Callable[[_T], None]) -> Callable[[_T], None]:
+        """``callback``, stopped once the index is closed; its errors are dropped
+        (speculative work must never break the resolution that asked for it)."""
 
+        def run(value: _T) -> None:
+            if self._closed:
+                return
             try:
-                self._pool.submit(chain)
-            except RuntimeError:
+                callback(value)
+            except ReqlockError:
                 pass
+
+        return run
 
     def metadata(self, name: str, version: str, dist: DistFile) -> DistMetadata:
         """The core metadata of ``dist`` (release ``name`` ``version``)."""
@@ -344,28 +356,64 @@ class Index:
         return meta
 
     def _wheel_metadata(self, name: str, version: str, dist: DistFile) -> bytes:
-        if dist.metadata_hashes is not False:
-            resp = self._http.get(
-                dist.url + ".metadata",
-                ok_statuses=frozenset({200, 403, 404}),
-                max_bytes=_MAX_METADATA_BYTES,
+        if dist.metadata_hashes is False:
+            return self._wheel_metadata_from_file(name, version, dist)
+        metadata_file = _Once(lambda: self._metadata_file(name, version, dist))
+        if dist.metadata_hashes is None and self._hedge_after is not None:
+            # The page does not say whether a metadata file exists. Mirrors answer a
+            # missing one slowly (a 404 took ~0.1 s where a hit takes ~0.01 s), so
+            # when no answer comes quickly, read the wheel's own METADATA by range
+            # requests at the same time and take whichever arrives first.
+            self._submit_once(metadata_file)
+            metadata_file.wait(self._hedge_after)
+            if not metadata_file.done():
+                try:
+                    return self._wheel_metadata_from_file(name, version, dist, fallback=False)
+                except _NoRanges:
+                    pass
+        data = metadata_file.result()
+        if data is not None:
+            return data
+        return self._wheel_metadata_from_file(name, version, dist)
+
+    def _submit_once(self, once: _Once[Any]) -> None:
+        if not self._closed:
+            try:
+                self._pool.submit(once.run)
+            except RuntimeError:  # pool shut down meanwhile
+                pass
+
+    def _metadata_file(self, name: str, version: str, dist: DistFile) -> bytes | None:
+        """The PEP 658 metadata file of ``dist`` (hash-checked when advertised), or
+        None when the index has none."""
+        resp = self._http.get(
+            dist.url + ".metadata",
+            ok_statuses=frozenset({200, 403, 404}),
+            max_bytes=_MAX_METADATA_BYTES,
+            package=name,
+        )
+        if resp.status != 200:
+            return None
+        expected = (
+            dist.metadata_hashes.get("sha256")
+            if isinstance(dist.metadata_hashes, Mapping)
+            else None
+        )
+        if expected and hashlib.sha256(resp.content).hexdigest() != expected:
+            raise IndexFetchError(
+                f"{name} {version}: the metadata file of {dist.filename} does not "
+                "match the sha256 the index gives for it",
+                url=redact_url(dist.url) + ".metadata",
                 package=name,
+                hint="the index or a proxy serves altered files; do not use it",
             )
-            if resp.status == 200:
-                expected = (
-                    dist.metadata_hashes.get("sha256")
-                    if isinstance(dist.metadata_hashes, Mapping)
-                    else None
-                )
-                if expected and hashlib.sha256(resp.content).hexdigest() != expected:
-                    raise IndexFetchError(
-                        f"{name} {version}: the metadata file of {dist.filename} does not "
-                        "match the sha256 the index gives for it",
-                        url=redact_url(dist.url) + ".metadata",
-                        package=name,
-                        hint="the index or a proxy serves altered files; do not use it",
-                    )
-                return resp.content
+        return resp.content
+
+    def _wheel_metadata_from_file(
+        self, name: str, version: str, dist: DistFile, *, fallback: bool = True
+    ) -> bytes:
+        """METADATA read from the wheel itself: by range requests, else (when
+        ``fallback``) by downloading the whole wheel and checking its hash."""
         try:
             found = read_member(self._range_fetcher(dist, name), find_dist_info_metadata)
             if found is not None:
@@ -377,7 +425,8 @@ class Index:
             return wheel_metadata(whole.content, filename=dist.filename, package=name,
                                   version=version)
         except (RangeNotSupported, BadZip):
-            pass
+            if not fallback:
+                raise _NoRanges from None
         return wheel_metadata(
             self.download(dist, package=name), filename=dist.filename, package=name,
             version=version,
@@ -468,6 +517,10 @@ class Index:
                     package=package,
                     hint="the index or a proxy serves altered files; do not use it",
                 )
+
+
+class _NoRanges(Exception):
+    """Reading by range requests did not work for this file."""
 
 
 class _WholeBody(Exception):

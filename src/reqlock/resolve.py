@@ -343,13 +343,14 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         formats = self.formats(page.name)
         hashes = self.user_hashes.get(page.name)
         cutoff = self.options.exclude_newer
+
+        def keep(filename: str) -> bool:
+            if filename.endswith(".whl"):
+                return "binary" in formats and self.wheel_rank_of(filename) is not None
+            return "source" in formats
+
         result = []
-        for dist in page.files(version):
-            if dist.is_wheel:
-                if "binary" not in formats or self.wheel_rank(dist) is None:
-                    continue
-            elif "source" not in formats:
-                continue
+        for dist in page.files(version, keep):
             if dist.requires_python:
                 spec = _spec(dist.requires_python)
                 if spec is not None and not spec.contains(self.python_version, prereleases=True):
@@ -381,7 +382,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
 
     def wheel_rank(self, dist: DistFile) -> int | None:
         """The best (lowest) priority of the wheel's tags for this target, or None."""
-        tag_text = dist.wheel_tag
+        return self.wheel_rank_of(dist.filename)
+
+    def wheel_rank_of(self, filename: str) -> int | None:
+        """:meth:`wheel_rank` from a wheel's file name."""
+        tag_text = "-".join(filename[:-4].split("-")[-3:])
         if tag_text in self._tag_ok:
             return self._tag_ok[tag_text]
         try:

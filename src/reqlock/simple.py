@@ -124,16 +124,25 @@ class ProjectPage:
             self._versions = found
         return self._versions
 
-    def files(self, version: Version) -> tuple[DistFile, ...]:
-        """The files of one release."""
+    def files(
+        self, version: Version, keep: Callable[[str], bool] | None = None
+    ) -> tuple[DistFile, ...]:
+        """The files of one release; with ``keep``, only those whose file name it
+        accepts (checked before the entry is converted, which is the costly part)."""
         result: tuple[DistFile, ...] = ()
+        convert = self._convert
         for text in self.versions().get(version, ()):
             converted = self._converted.get(text)
-            if converted is None:
-                raw = self._raw[text]
-                convert = self._convert
-                converted = tuple(convert(r) for r in raw) if convert else tuple(raw)
-                self._converted[text] = converted
+            if converted is not None:
+                result += tuple(d for d in converted if keep is None or keep(d.filename))
+                continue
+            raw = self._raw[text]
+            if keep is not None:
+                raw = [r for r in raw if keep(_filename_of(r))]
+                result += tuple(convert(r) for r in raw) if convert else tuple(raw)
+                continue
+            converted = tuple(convert(r) for r in raw) if convert else tuple(raw)
+            self._converted[text] = converted
             result += converted
         return result
 
@@ -176,6 +185,12 @@ def parse_project_page(
             hint="check that the index URL points at a PEP 503/691 simple index",
         )
     return ProjectPage(name=name, index=index, files_by_version=grouped, convert=convert)
+
+
+def _filename_of(entry: Any) -> str:
+    if isinstance(entry, DistFile):
+        return entry.filename
+    return str(entry["filename"])
 
 
 def version_from_filename(
@@ -260,7 +275,8 @@ def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> Dist
     metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
     return DistFile(
         filename=filename,
-        url=urljoin(page_url, url),
+        # urljoin is slow and most indexes give absolute URLs already.
+        url=url if url.startswith(("https://", "http://")) else urljoin(page_url, url),
         hashes=_known_hashes(hashes),
         requires_python=requires_python if isinstance(requires_python, str) else None,
         yanked=bool(yanked),
