@@ -297,11 +297,6 @@ def test_a_transport_error_quoting_the_url_is_redacted() -> None:
     assert "fakeindex/simple/" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _describe only redacts whitespace-separated words that parse as URLs; "
-    "'url=http://user:pw@host/' keeps the password",
-)
 def test_a_transport_error_with_the_url_glued_to_text_is_redacted() -> None:
     transport = FlakyTransport(httpx.ConnectError(f"connect failed url={SECRET_BASE}/simple/"))
     with pytest.raises(IndexFetchError) as info:

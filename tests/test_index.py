@@ -571,11 +571,6 @@ def test_a_project_on_no_index_is_empty_and_asks_every_index(
     assert gets(one) == gets(two) == ["/simple/nowhere/"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: offline mode raises for the first index when the project came from a "
-    "later index (404 answers are not cached)",
-)
 def test_offline_works_for_a_project_from_the_second_index(
     two_indexes: tuple[FakeIndexApp, FakeIndexApp, HostRouter], tmp_path: Path
 ) -> None:
@@ -591,11 +586,6 @@ def test_offline_works_for_a_project_from_the_second_index(
     assert failing.calls == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a warm cache still asks the first index for every project it lacks "
-    "(404 answers are not cached)",
-)
 def test_a_warm_cache_makes_no_request_for_a_project_from_the_second_index(
     two_indexes: tuple[FakeIndexApp, FakeIndexApp, HostRouter], tmp_path: Path
 ) -> None:
@@ -1065,11 +1055,6 @@ def test_range_read_metadata_is_cached(make_index_app: MakeApp, tmp_path: Path) 
     assert app.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a page reached through a redirect resolves relative file URLs against "
-    "the final URL when fetched but against the requested URL when read from the cache",
-)
 def test_a_redirected_page_gives_the_same_file_urls_from_the_cache(
     make_index_app: MakeApp, tmp_path: Path
 ) -> None:

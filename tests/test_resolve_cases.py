@@ -12,8 +12,8 @@ from reqlock.index import Index
 from reqlock.requirements import parse_requirements
 from reqlock.resolve import ResolveOptions, resolve
 from reqlock.targets import current
-from tests.fakeindex.cases import Case, load_cases
 from tests.fakeindex import FIXTURES
+from tests.fakeindex.cases import Case, load_cases
 
 CASES = load_cases(FIXTURES / "cases")
 

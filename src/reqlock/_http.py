@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["HttpClient", "Response", "redact_url"]
 
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -311,10 +312,10 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, min(when.timestamp() - time.time(), _MAX_RETRY_AFTER))
 
 
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+
+
 def _describe(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     # httpx messages can quote the URL; never let credentials through.
-    for word in text.split():
-        if "@" in word and "://" in word:
-            text = text.replace(word, redact_url(word.strip("'\"<>()")))
-    return text
+    return _USERINFO.sub(r"\1", text)

@@ -51,6 +51,12 @@ class CachedPage:
     etag: str | None = None
     last_modified: str | None = None
     max_age: float | None = None
+    # The address the body came from after redirects (without credentials):
+    # relative file links resolve against it.
+    final_url: str | None = None
+    # The index answered 404: the project is not there (kept like any page, so a
+    # warm or offline run knows to look at the next index).
+    missing: bool = False
 
     def is_fresh(self, ttl: float, now: float | None = None) -> bool:
         """True while the page may be used without asking the server."""
@@ -82,19 +88,26 @@ class Cache:
             header = json.loads(header_line)
             if (
                 not sep
+                or not isinstance(header, dict)
                 or header.get("url") != url
                 or header.get("size") != len(body)
                 or header.get("sha256") != hashlib.sha256(body).hexdigest()
             ):
                 raise ValueError("mismatch")
+            max_age = header.get("max_age")
+            if max_age is not None and not isinstance(max_age, (int, float)):
+                raise ValueError("max_age")
+            fields = {k: header.get(k) for k in ("etag", "last_modified", "final_url")}
+            if any(v is not None and not isinstance(v, str) for v in fields.values()):
+                raise ValueError("header field")
             return CachedPage(
                 url=url,
                 content_type=str(header["content_type"]),
                 body=body,
                 fetched=float(header["fetched"]),
-                etag=header.get("etag"),
-                last_modified=header.get("last_modified"),
-                max_age=header.get("max_age"),
+                max_age=max_age,
+                missing=bool(header.get("missing", False)),
+                **fields,
             )
         except (ValueError, KeyError, TypeError):
             _discard(path)
@@ -109,6 +122,8 @@ class Cache:
             "etag": page.etag,
             "last_modified": page.last_modified,
             "max_age": page.max_age,
+            "final_url": page.final_url,
+            "missing": page.missing,
             "size": len(page.body),
             "sha256": hashlib.sha256(page.body).hexdigest(),
         }
@@ -137,16 +152,6 @@ class Cache:
     def put_blob(self, kind: str, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` for ``kind``."""
         _write_atomic(self._blob_path(kind, key), _blob_header(data) + b"\n" + data)
-
-    def blob_path(self, kind: str, key: str) -> Path | None:
-        """A path to a file holding exactly the blob (for tools that need a file)."""
-        data = self.get_blob(kind, key)
-        if data is None:
-            return None
-        path = self.root / _BLOBS / f"{kind}-files" / key[:2] / key
-        if not path.exists() or path.stat().st_size != len(data):
-            _write_atomic(path, data)
-        return path
 
 
 def _blob_header(body: bytes) -> bytes:

@@ -198,24 +198,24 @@ class Index:
         return ProjectPage(name=name, index=redact_url(self.index_urls[0]), files_by_version={})
 
     def _load_page(self, index_url: str, name: NormalizedName) -> ProjectPage | None:
+        """The page of ``name`` on one index, or None when that index lacks it."""
         url = f"{index_url}{name}/"
         public = redact_url(url)
         index_public = redact_url(index_url)
         cached = self._cache.get_page(public) if self._cache else None
-        if cached is not None and (self._offline or (
-            not self._refresh and cached.is_fresh(self._ttl)
-        )):
-            return self._parse(cached, name, url, index_public)
+        if cached is not None and (
+            self._offline or (not self._refresh and cached.is_fresh(self._ttl))
+        ):
+            return self._parse(cached, name, index_public)
         if self._offline:
-            if cached is None:
-                raise IndexFetchError(
-                    f"{name}: the page {public} is not in the cache (--offline)",
-                    url=public,
-                    package=name,
-                    hint="run once without --offline to fill the cache",
-                )
+            raise IndexFetchError(
+                f"{name}: the page {public} is not in the cache (--offline)",
+                url=public,
+                package=name,
+                hint="run once without --offline to fill the cache",
+            )
         headers = {"Accept": PAGE_ACCEPT}
-        if cached is not None and not self._refresh:
+        if cached is not None and not self._refresh and not cached.missing:
             if cached.etag:
                 headers["If-None-Match"] = cached.etag
             if cached.last_modified:
@@ -227,41 +227,43 @@ class Index:
             max_bytes=_MAX_PAGE_BYTES,
             package=name,
         )
+        common = {
+            "url": public,
+            "fetched": time.time(),
+            "max_age": _max_age(resp.headers),
+        }
         if resp.status == 404:
-            return None
-        if resp.status == 304 and cached is not None:
-            page_entry = CachedPage(
-                url=public,
+            entry = CachedPage(content_type="", body=b"", missing=True, **common)
+        elif resp.status == 304 and cached is not None:
+            entry = CachedPage(
                 content_type=cached.content_type,
                 body=cached.body,
-                fetched=time.time(),
                 etag=resp.headers.get("etag", cached.etag),
                 last_modified=resp.headers.get("last-modified", cached.last_modified),
-                max_age=_max_age(resp.headers),
+                final_url=cached.final_url,
+                **common,
             )
         else:
-            page_entry = CachedPage(
-                url=public,
+            entry = CachedPage(
                 content_type=resp.headers.get("content-type", ""),
                 body=resp.content,
-                fetched=time.time(),
                 etag=resp.headers.get("etag"),
                 last_modified=resp.headers.get("last-modified"),
-                max_age=_max_age(resp.headers),
+                final_url=redact_url(resp.url),
+                **common,
             )
         # Parse before caching: a malformed page must not be kept.
-        page = self._parse(page_entry, name, resp.url if resp.status == 200 else url,
-                           index_public)
+        page = self._parse(entry, name, index_public)
         if self._cache is not None:
-            self._cache.put_page(page_entry)
+            self._cache.put_page(entry)
         return page
 
-    def _parse(
-        self, entry: CachedPage, name: NormalizedName, page_url: str, index: str
-    ) -> ProjectPage:
-        # Keep credentials on file URLs of the same host: relative links resolve
-        # against the URL that carries them.
-        base = page_url if "@" in page_url else self._with_auth(page_url)
+    def _parse(self, entry: CachedPage, name: NormalizedName, index: str) -> ProjectPage | None:
+        if entry.missing:
+            return None
+        # Relative file links resolve against the address the page came from, with
+        # the index's credentials put back when it is on the index's own host.
+        base = self._with_auth(entry.final_url or entry.url)
         return parse_project_page(
             entry.body, content_type=entry.content_type, page_url=base, name=name, index=index
         )

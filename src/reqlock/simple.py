@@ -16,7 +16,6 @@ __all__ = [
     "parse_project_page",
 ]
 
-import html
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -372,7 +371,7 @@ def _parse_html(body: bytes, page_url: str, index: str) -> list[DistFile]:
                 filename=filename,
                 url=url,
                 hashes=hashes,
-                requires_python=html.unescape(requires_python) if requires_python else None,
+                requires_python=requires_python or None,
                 yanked=yanked_attr,
                 yanked_reason=yanked_value or None,
                 metadata_hashes=metadata,
