@@ -52,7 +52,9 @@ def test_lock_then_pip_installs_exactly_the_lock(
     req = tmp_path / "requirements.txt"
     req.write_text(REQUIREMENTS)
     result = lock([req], index_url=index_url, cache_dir=tmp_path / "cache")
-    out = result.write(tmp_path / "pylock.toml")
+    out = tmp_path / "pylock.toml"
+    assert result.write(out)
+    assert not result.write(out)  # the same lock again: the file is left alone
 
     locked = {p.name: str(p.version) for p in read_lock(out).packages}
     assert locked["extras-a"] == "1.0"

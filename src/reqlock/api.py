@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LockResult", "lock"]
+__all__ = ["Change", "LockResult", "inputs_fingerprint", "lock", "stored_fingerprint"]
 
 import os
 from collections.abc import Mapping, Sequence
@@ -11,11 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.utils import NormalizedName
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock._http import HttpClient
 from reqlock.cache import Cache, default_cache_dir
+from reqlock.errors import ConfigError
 from reqlock.index import DEFAULT_INDEX_URL, Index
 from reqlock.progress import Reporter
 from reqlock.requirements import (
@@ -37,12 +39,29 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """How one package differs between the previous lock and the new one."""
+
+    name: str
+    old: tuple[str, ...]
+    new: tuple[str, ...]
+
+    def __str__(self) -> str:
+        if not self.old:
+            return f"+ {self.name} {', '.join(self.new)}"
+        if not self.new:
+            return f"- {self.name} {', '.join(self.old)}"
+        return f"~ {self.name} {', '.join(self.old)} -> {', '.join(self.new)}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LockResult:
     """A finished lock: the PEP 751 model, and the resolution behind it."""
 
     pylock: Pylock
     resolutions: tuple[Resolution, ...]
     index_urls: tuple[str, ...]
+    fingerprint: Mapping[str, str]
 
     @property
     def package_count(self) -> int:
@@ -55,12 +74,46 @@ class LockResult:
 
         return to_toml(self.pylock)
 
-    def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lock atomically to ``path`` and return the path."""
+    def write(self, path: str | os.PathLike[str]) -> bool:
+        """Write the lock atomically to ``path``; an identical file is left alone.
+
+        Returns True when the file was written.
+        """
         from reqlock.lockfile import write_text_atomic
 
-        write_text_atomic(path, self.to_toml())
-        return Path(path)
+        text = self.to_toml()
+        try:
+            if Path(path).read_text(encoding="utf-8") == text:
+                return False
+        except (OSError, UnicodeDecodeError):
+            pass
+        write_text_atomic(path, text)
+        return True
+
+    def changes(self, previous: Pylock | None) -> list[Change]:
+        """What changed against ``previous`` (added, removed, other versions)."""
+        old = _versions_by_name(previous) if previous is not None else {}
+        new = _versions_by_name(self.pylock)
+        result = []
+        for name in sorted(set(old) | set(new)):
+            before, after = old.get(name, ()), new.get(name, ())
+            if before != after:
+                result.append(Change(name=name, old=before, new=after))
+        return result
+
+
+def _versions_by_name(lock: Pylock) -> dict[str, tuple[str, ...]]:
+    found: dict[str, set[str]] = {}
+    for package in lock.packages:
+        found.setdefault(package.name, set()).add(str(package.version or "direct"))
+    return {k: tuple(sorted(v, key=_version_key)) for k, v in found.items()}
+
+
+def _version_key(text: str) -> tuple[int, Version | str]:
+    try:
+        return (0, Version(text))
+    except ValueError:
+        return (1, text)
 
 
 def lock(
@@ -72,6 +125,10 @@ def lock(
     targets: Sequence[Target] | None = None,
     pre: bool | None = None,
     exclude_newer: datetime | None = None,
+    previous: Pylock | None = None,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    pinned_by: Sequence[tuple[str, Pylock]] = (),
     cache_dir: str | os.PathLike[str] | None = None,
     no_cache: bool = False,
     offline: bool = False,
@@ -87,15 +144,27 @@ def lock(
     Index URLs come from ``index_url`` / ``extra_index_urls``, else from the
     requirements files (``-i``, ``--extra-index-url``), else from
     ``REQLOCK_INDEX_URL`` / ``REQLOCK_EXTRA_INDEX_URL``, else PyPI; pip's own
-    configuration is never read. Nothing is printed; progress and warnings go to
-    ``reporter``. Raises a :class:`~reqlock.errors.ReqlockError` subclass when the
-    job cannot be done.
+    configuration is never read.
+
+    ``targets`` (default: the running interpreter) get one resolution each, merged
+    into one lock; later targets prefer earlier targets' pins. With ``previous``
+    (the lock being replaced) its pins are kept wherever the inputs still allow
+    them, unless ``upgrade`` (everything) or ``upgrade_packages`` (``NAME`` or
+    ``NAME==VERSION``) say otherwise. ``pinned_by`` holds ``(label, lock)`` of
+    earlier deployment environments whose pins constrain this one (``label`` names
+    it in errors, e.g. ``"the prod lock (pylock.prod.toml)"``).
+
+    Nothing is printed; progress and warnings go to ``reporter``. Raises a
+    :class:`~reqlock.errors.ReqlockError` subclass when the job cannot be done.
     """
     env = os.environ if environ is None else environ
     reporter = reporter or Reporter()
     reqs = _gather(requirements_files, requirements, env)
     urls = _index_urls(index_url, extra_index_urls, reqs, env)
     targets = list(targets) if targets else [current()]
+    _check_targets(targets)
+    upgrades = _parse_upgrades(upgrade_packages)
+    pre_value = reqs.pre if pre is None else pre
     cache = None if no_cache else Cache(Path(cache_dir) if cache_dir else default_cache_dir(env))
     with Index(
         urls,
@@ -109,36 +178,148 @@ def lock(
     ) as index:
         for line in reqs.requirements:
             index.prefetch_project(line.name)
+        from reqlock.fingerprint import fingerprint
         from reqlock.lockfile import build_pylock
         from reqlock.resolve import ResolveOptions, resolve
 
-        options = ResolveOptions(
-            pre=reqs.pre if pre is None else pre,
-            only_binary=reqs.only_binary,
-            no_binary=reqs.no_binary,
-            exclude_newer=exclude_newer,
-        )
         resolutions: list[Resolution] = []
-        preferred: dict[NormalizedName, Version] = {}
+        earlier: dict[NormalizedName, Version] = {}
         for target in targets:
-            target_options = ResolveOptions(
-                pre=options.pre,
-                only_binary=options.only_binary,
-                no_binary=options.no_binary,
-                exclude_newer=options.exclude_newer,
-                preferred=dict(preferred),
+            kept = {} if upgrade or previous is None else _selected(previous, target)
+            preferred = {n: v for n, v in kept.items() if n not in upgrades}
+            for name, version in earlier.items():
+                preferred.setdefault(name, version)
+            constraints = [
+                (name, SpecifierSet(f"=={version}"), f"{label} pins")
+                for label, other in pinned_by
+                for name, version in _selected(other, target).items()
+            ]
+            constraints += [
+                (name, spec, "--upgrade-package asks for") for name, spec in upgrades.items() if spec
+            ]
+            options = ResolveOptions(
+                pre=pre_value,
+                only_binary=reqs.only_binary,
+                no_binary=reqs.no_binary,
+                exclude_newer=exclude_newer,
+                preferred=preferred,
             )
             resolution = resolve(
-                reqs, index=index, target=target, options=target_options, reporter=reporter
+                reqs,
+                index=index,
+                target=target,
+                options=options,
+                reporter=reporter,
+                extra_constraints=constraints,
             )
             resolutions.append(resolution)
             # Later targets prefer earlier pins so versions agree where they can.
             for name, pin in resolution.pins.items():
-                preferred.setdefault(name, pin.version)
-        pylock = build_pylock(
-            resolutions, sha256_of=lambda dist, package: index.sha256(dist, package=package)
+                earlier.setdefault(name, pin.version)
+        prints = fingerprint(
+            reqs,
+            index_urls=urls,
+            targets=targets,
+            pre=pre_value,
+            exclude_newer=exclude_newer,
+            layers=[_stored_digest(other) for _, other in pinned_by],
         )
-    return LockResult(pylock=pylock, resolutions=tuple(resolutions), index_urls=tuple(urls))
+        pylock = build_pylock(
+            resolutions,
+            sha256_of=lambda dist, package: index.sha256(dist, package=package),
+            tool={"reqlock": {"targets": [t.name for t in targets], "inputs": prints}},
+        )
+    return LockResult(
+        pylock=pylock, resolutions=tuple(resolutions), index_urls=tuple(urls), fingerprint=prints
+    )
+
+
+def inputs_fingerprint(
+    requirements_files: Sequence[str | os.PathLike[str]] = (),
+    *,
+    requirements: Sequence[str] = (),
+    index_url: str | None = None,
+    extra_index_urls: Sequence[str] = (),
+    targets: Sequence[Target] | None = None,
+    pre: bool | None = None,
+    exclude_newer: datetime | None = None,
+    pinned_by: Sequence[tuple[str, Pylock]] = (),
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The fingerprint :func:`lock` would store, computed without any network."""
+    from reqlock.fingerprint import fingerprint
+
+    env = os.environ if environ is None else environ
+    reqs = _gather(requirements_files, requirements, env)
+    urls = _index_urls(index_url, extra_index_urls, reqs, env)
+    return fingerprint(
+        reqs,
+        index_urls=urls,
+        targets=list(targets) if targets else [current()],
+        pre=reqs.pre if pre is None else pre,
+        exclude_newer=exclude_newer,
+        layers=[_stored_digest(other) for _, other in pinned_by],
+    )
+
+
+def stored_fingerprint(lock: Pylock) -> Mapping[str, str] | None:
+    """The fingerprint a reqlock lock carries (None for other writers' locks)."""
+    tool = lock.tool or {}
+    ours = tool.get("reqlock") if isinstance(tool, Mapping) else None
+    inputs = ours.get("inputs") if isinstance(ours, Mapping) else None
+    return inputs if isinstance(inputs, Mapping) else None
+
+
+def _stored_digest(lock: Pylock) -> str:
+    stored = stored_fingerprint(lock) or {}
+    return ",".join(f"{k}={stored[k]}" for k in sorted(stored))
+
+
+def _selected(lock: Pylock, target: Target) -> dict[NormalizedName, Version]:
+    """The pins ``lock`` gives ``target`` (empty when it does not cover it)."""
+    from packaging.pylock import PylockSelectError
+
+    try:
+        return {
+            package.name: package.version
+            for package, _ in lock.select(environment=dict(target.environment),  # type: ignore[arg-type]
+                                          tags=list(target.tags))
+            if package.version is not None
+        }
+    except PylockSelectError:
+        return {}
+
+
+def _parse_upgrades(values: Sequence[str]) -> dict[NormalizedName, SpecifierSet | None]:
+    result: dict[NormalizedName, SpecifierSet | None] = {}
+    for value in values:
+        name, sep, version = value.partition("==")
+        try:
+            spec = SpecifierSet(f"=={version.strip()}") if sep else None
+            if not name.strip() or (sep and not version.strip()):
+                raise ValueError(value)
+        except ValueError:
+            raise ConfigError(
+                f"{value!r} is not NAME or NAME==VERSION", key="--upgrade-package"
+            ) from None
+        result[canonicalize_name(name.strip())] = spec
+    return result
+
+
+def _check_targets(targets: Sequence[Target]) -> None:
+    from reqlock.targets import environment_marker
+
+    seen: dict[str, str] = {}
+    for target in targets:
+        marker = str(environment_marker(target))
+        if marker in seen:
+            raise ConfigError(
+                f"targets {seen[marker]!r} and {target.name!r} have the same Python version, "
+                "implementation, OS and CPU, so one lock cannot tell them apart",
+                key="targets",
+                hint="lock them into separate files",
+            )
+        seen[marker] = target.name
 
 
 def _gather(

@@ -127,52 +127,141 @@ def _add_lock_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--page-ttl", type=float, default=None, metavar="SECONDS",
                    help="how long a cached index page counts as fresh (default: 600, or "
                    "REQLOCK_PAGE_TTL)")
+    p.add_argument("--env", metavar="NAME",
+                   help="lock this deployment environment of pyproject.toml (and the ones "
+                   "before it)")
+    p.add_argument("--upgrade", action="store_true",
+                   help="re-resolve everything instead of keeping the existing lock's pins")
+    p.add_argument("--upgrade-package", action="append", default=[], metavar="NAME[==VER]",
+                   help="let this package move (to VER if given); repeatable")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 naming what changed when a lock is stale or "
+                   "missing, 0 when all locks are current")
     p.set_defaults(func=_cmd_lock)
 
 
+def _page_ttl(value: float | None) -> float:
+    if value is not None:
+        return value
+    raw = os.environ.get("REQLOCK_PAGE_TTL")
+    try:
+        return float(raw) if raw else 600.0
+    except ValueError:
+        raise ConfigError(f"{raw!r} is not a number of seconds", key="REQLOCK_PAGE_TTL") from None
+
+
 def _cmd_lock(args: argparse.Namespace) -> int:
-    from reqlock.api import lock
+    from pathlib import Path
+
+    from reqlock.config import load_config
     from reqlock.targets import parse_target
 
-    files = args.requirements or ["requirements.txt"]
-    targets = [parse_target(t) for t in args.target] or None
-    ttl = args.page_ttl
-    if ttl is None:
-        raw = os.environ.get("REQLOCK_PAGE_TTL")
-        try:
-            ttl = float(raw) if raw else 600.0
-        except ValueError:
-            raise ConfigError(f"{raw!r} is not a number of seconds",
-                              key="REQLOCK_PAGE_TTL") from None
+    config = load_config(Path("pyproject.toml"))
+    targets = [parse_target(t) for t in args.target] or (config.targets if config else None)
+    project_mode = not args.requirements and config is not None and bool(config.environments)
+    if args.env and not project_mode:
+        raise ConfigError(
+            "--env needs [tool.reqlock.environments] in pyproject.toml and no requirement files",
+            key="--env",
+        )
+    options = {
+        "index_url": args.index_url or (config.index_url if config else None),
+        "extra_index_urls": args.extra_index_url or (config.extra_index_urls if config else ()),
+        "pre": args.pre or (config.pre if config else None) or None,
+        "exclude_newer": _parse_time(args.exclude_newer) if args.exclude_newer else None,
+    }
+    if args.check:
+        return _check(args, config, targets, options, project_mode)
     live = sys.stderr.isatty()
     reporter = TerminalReporter(sys.stderr, live=live)
     started = time.monotonic()
+    common = {
+        "cache_dir": args.cache_dir,
+        "no_cache": args.no_cache,
+        "offline": args.offline,
+        "refresh": args.refresh,
+        "page_ttl": _page_ttl(args.page_ttl),
+        "no_build": args.no_build,
+        "reporter": reporter,
+        "upgrade": args.upgrade,
+        "upgrade_packages": args.upgrade_package,
+    }
     try:
-        result = lock(
-            files,
-            index_url=args.index_url,
-            extra_index_urls=args.extra_index_url,
-            targets=targets,
-            pre=args.pre,
-            exclude_newer=_parse_time(args.exclude_newer) if args.exclude_newer else None,
-            cache_dir=args.cache_dir,
-            no_cache=args.no_cache,
-            offline=args.offline,
-            refresh=args.refresh,
-            page_ttl=ttl,
-            no_build=args.no_build,
-            reporter=reporter,
-        )
+        if project_mode:
+            assert config is not None
+            from reqlock.project import lock_environments
+
+            done = lock_environments(
+                config, only=args.env, targets=targets, **options, **common
+            )
+            reporter.finish()
+            for item in done:
+                _summary(str(item.environment.lock_path), item.result.package_count,
+                         item.written, item.changes, started)
+            return 0
+        from reqlock.api import lock
+        from reqlock.project import read_previous
+
+        files = args.requirements or ["requirements.txt"]
+        previous = None
+        if args.output != "-" and not args.upgrade:
+            previous = read_previous(Path(args.output))
+        result = lock(files, targets=targets, previous=previous, **options, **common)
     finally:
         reporter.finish()
     if args.output == "-":
         sys.stdout.write(result.to_toml())
-    else:
-        result.write(args.output)
-    elapsed = time.monotonic() - started
-    where = "" if args.output == "-" else f" into {args.output}"
-    print(f"Locked {result.package_count} packages{where} in {elapsed:.1f} s", file=sys.stderr)
+        print(f"Locked {result.package_count} packages in "
+              f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+        return 0
+    written = result.write(args.output)
+    _summary(args.output, result.package_count, written, result.changes(previous), started)
     return 0
+
+
+def _summary(path: str, count: int, written: bool, changes: Sequence[object],
+             started: float) -> None:
+    elapsed = time.monotonic() - started
+    if written:
+        print(f"Locked {count} packages into {path} in {elapsed:.1f} s", file=sys.stderr)
+    else:
+        print(f"{path} is up to date ({count} packages, {elapsed:.1f} s)", file=sys.stderr)
+    for change in changes:
+        print(f"  {change}", file=sys.stderr)
+
+
+def _check(
+    args: argparse.Namespace,
+    config: object,
+    targets: object,
+    options: dict[str, object],
+    project_mode: bool,
+) -> int:
+    from pathlib import Path
+
+    from reqlock.config import ProjectConfig
+    from reqlock.project import Staleness, check_environments, check_file
+
+    found: list[Staleness]
+    if project_mode:
+        assert isinstance(config, ProjectConfig)
+        found = check_environments(config, only=args.env, targets=targets, **options)
+    else:
+        from reqlock.api import inputs_fingerprint
+
+        if args.output == "-":
+            raise ConfigError("--check needs a lock file, not stdout", key="--output")
+        current = inputs_fingerprint(
+            args.requirements or ["requirements.txt"], targets=targets, **options  # type: ignore[arg-type]
+        )
+        found = [check_file(Path(args.output), current)]
+    stale = [f for f in found if not f.current]
+    for item in found:
+        if item.current:
+            print(f"{item.path}: up to date")
+        else:
+            print(f"{item.path}: stale: {'; '.join(item.reasons)}")
+    return 1 if stale else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -498,9 +498,14 @@ def resolve(
     target: Target,
     options: ResolveOptions | None = None,
     reporter: Reporter | None = None,
+    extra_constraints: Sequence[tuple[NormalizedName, SpecifierSet, str]] = (),
 ) -> Resolution:
     """Resolve ``requirements`` for ``target``; raise :class:`ResolutionError` with an
-    explanation in words when no set of versions satisfies them."""
+    explanation in words when no set of versions satisfies them.
+
+    ``extra_constraints`` are ``(name, specifier, source)`` triples that act like
+    lines of a constraints file (pins of an earlier environment, ``--upgrade-package
+    NAME==VERSION``); ``source`` says where they come from in error messages."""
     options = options or ResolveOptions(
         pre=requirements.pre,
         only_binary=requirements.only_binary,
@@ -516,7 +521,19 @@ def resolve(
     constraints: dict[str, list[_Req]] = {}
     for line in requirements.constraints:
         if line.requirement.marker is None or _marker_true(line.requirement.marker, env, ""):
-            constraints.setdefault(line.name, []).append(_to_req(line))
+            constraint = _to_req(line)
+            constraints.setdefault(line.name, []).append(
+                _Req(
+                    name=constraint.name,
+                    extras=constraint.extras,
+                    specifier=constraint.specifier,
+                    source=f"constraint {constraint.source} limits it to",
+                )
+            )
+    for name, spec, source in extra_constraints:
+        constraints.setdefault(name, []).append(
+            _Req(name=name, extras=frozenset(), specifier=spec, source=source)
+        )
     user_hashes: dict[str, set[str]] = {}
     for line in requirements.requirements:
         if line.hashes:
@@ -618,7 +635,7 @@ def _explain(
             names.append(req.name)
     for name in names:
         for c in provider.constraints.get(name, ()):
-            lines.append(f"  - constraint {c.source} limits it to {c.describe()}")
+            lines.append(f"  - {c.source} {c.describe()}")
     pkgs = [n for n in names if n != _PYTHON]
     if len(causes) == 1 or (len(pkgs) == 1 and all(
         i.requirement.name == pkgs[0] for i in causes)):

@@ -1,0 +1,192 @@
+"""``[tool.reqlock]`` in ``pyproject.toml``: deployment environments, targets, indexes.
+
+Example::
+
+    [tool.reqlock]
+    targets = ["linux-x86_64-py3.12", "macos-arm64-py3.12", "arm-box"]
+    index-url = "https://pypi.org/simple/"      # optional
+    extra-index-urls = []                       # optional
+    pre = false                                 # optional
+
+    [tool.reqlock.environments]                 # locked in this order
+    prod = ["requirements.txt"]
+    dev = ["requirements-dev.txt"]
+
+    [tool.reqlock.custom-targets.arm-box]       # a target that is not a preset
+    python = "3.12"
+    platforms = ["manylinux_2_31_aarch64"]
+
+Each environment becomes ``pylock.<env>.toml`` next to ``pyproject.toml``; an
+environment is resolved with the pins of the ones before it as constraints.
+Every error names the key it is about.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Environment", "ProjectConfig", "load_config", "parse_config"]
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reqlock.errors import ConfigError
+from reqlock.targets import Target, current, parse_target, target_from_config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_KNOWN_KEYS = {"targets", "environments", "custom-targets", "index-url", "extra-index-urls", "pre"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Environment:
+    """One deployment environment: its name, requirement files and lock file."""
+
+    name: str
+    requirements: tuple[Path, ...]
+    lock_path: Path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProjectConfig:
+    """The validated ``[tool.reqlock]`` table of one project."""
+
+    root: Path
+    targets: tuple[Target, ...]
+    environments: tuple[Environment, ...]
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    pre: bool = False
+
+    def environment(self, name: str) -> Environment:
+        """The environment called ``name``; ConfigError listing the others if none."""
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments) or "none"
+        raise ConfigError(
+            f"no environment named {name!r} (defined: {known})",
+            key="--env",
+            hint="add it under [tool.reqlock.environments] in pyproject.toml",
+        )
+
+    def up_to(self, name: str) -> tuple[Environment, ...]:
+        """The environments to lock for ``name``: it and every one before it."""
+        wanted = self.environment(name)
+        index = self.environments.index(wanted)
+        return self.environments[: index + 1]
+
+
+def load_config(pyproject: Path) -> ProjectConfig | None:
+    """Read ``[tool.reqlock]`` from ``pyproject``; None when the file or table is absent."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", key=str(pyproject)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", key=str(pyproject)) from None
+    tool = data.get("tool")
+    table = tool.get("reqlock") if isinstance(tool, Mapping) else None
+    if table is None:
+        return None
+    return parse_config(table, root=pyproject.parent)
+
+
+def parse_config(table: Any, *, root: Path) -> ProjectConfig:
+    """Validate a ``[tool.reqlock]`` table (paths are relative to ``root``)."""
+    prefix = "tool.reqlock"
+    if not isinstance(table, Mapping):
+        raise ConfigError("must be a table", key=prefix)
+    unknown = sorted(set(table) - _KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r}",
+            key=f"{prefix}.{unknown[0]}",
+            hint="known keys: " + ", ".join(sorted(_KNOWN_KEYS)),
+        )
+    custom = table.get("custom-targets", {})
+    if not isinstance(custom, Mapping):
+        raise ConfigError("must be a table of target tables", key=f"{prefix}.custom-targets")
+    targets = _targets(table.get("targets", ["current"]), custom, prefix)
+    environments = _environments(table.get("environments", {}), root, prefix)
+    index_url = table.get("index-url")
+    if index_url is not None and not isinstance(index_url, str):
+        raise ConfigError("must be a string (a URL)", key=f"{prefix}.index-url")
+    extra = table.get("extra-index-urls", [])
+    if not isinstance(extra, list) or not all(isinstance(u, str) for u in extra):
+        raise ConfigError("must be a list of URLs", key=f"{prefix}.extra-index-urls")
+    pre = table.get("pre", False)
+    if not isinstance(pre, bool):
+        raise ConfigError("must be true or false", key=f"{prefix}.pre")
+    return ProjectConfig(
+        root=root,
+        targets=targets,
+        environments=environments,
+        index_url=index_url,
+        extra_index_urls=tuple(extra),
+        pre=pre,
+    )
+
+
+def _targets(value: Any, custom: Mapping[str, Any], prefix: str) -> tuple[Target, ...]:
+    key = f"{prefix}.targets"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(
+            "must be a non-empty list of targets",
+            key=key,
+            hint='e.g. targets = ["linux-x86_64-py3.12", "macos-arm64-py3.12"]',
+        )
+    targets: list[Target] = []
+    for i, spec in enumerate(value):
+        if not isinstance(spec, str):
+            raise ConfigError("must be a string", key=f"{key}[{i}]")
+        if spec in custom:
+            target = target_from_config(spec, custom[spec], key=f"{prefix}.custom-targets.{spec}")
+        elif spec == "current":
+            target = current()
+        else:
+            target = parse_target(spec, key=f"{key}[{i}]")
+        if any(t.name == target.name for t in targets):
+            raise ConfigError(f"target {spec!r} is listed twice", key=f"{key}[{i}]")
+        targets.append(target)
+    return tuple(targets)
+
+
+def _environments(value: Any, root: Path, prefix: str) -> tuple[Environment, ...]:
+    key = f"{prefix}.environments"
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "must be a table: name = [requirement files]",
+            key=key,
+            hint='e.g. prod = ["requirements.txt"]',
+        )
+    envs: list[Environment] = []
+    for name, files in value.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{name!r} is not a usable environment name",
+                key=f"{key}.{name}",
+                hint="use letters, digits, '-' and '_' (it becomes pylock.<name>.toml)",
+            )
+        if isinstance(files, str):
+            files = [files]
+        if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+            raise ConfigError(
+                "must be a non-empty list of requirement file paths", key=f"{key}.{name}"
+            )
+        envs.append(
+            Environment(
+                name=name,
+                requirements=tuple(root / f for f in files),
+                lock_path=root / f"pylock.{name}.toml",
+            )
+        )
+    return tuple(envs)

@@ -1,0 +1,72 @@
+"""A fingerprint of everything a lock depends on, to tell when it is stale.
+
+Stored in the lock under ``[tool.reqlock.inputs]``, one digest per kind of input,
+so ``reqlock lock --check`` can say *what* changed. Comments, blank lines and the
+order of requirement lines do not count; the effective requirements (after
+includes and ``${VAR}`` expansion), targets, indexes and options do.
+"""
+
+from __future__ import annotations
+
+__all__ = ["compare", "fingerprint"]
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from reqlock._http import redact_url
+from reqlock.requirements import RequirementSet
+from reqlock.targets import Target
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(
+    reqs: RequirementSet,
+    *,
+    index_urls: Sequence[str],
+    targets: Sequence[Target],
+    pre: bool,
+    exclude_newer: datetime | None,
+    extra_requirements: Sequence[str] = (),
+    layers: Sequence[str] = (),
+) -> dict[str, str]:
+    """Digests of the inputs of a lock, by kind."""
+    lines = sorted(
+        [str(line.requirement), list(line.hashes), line.constraint]
+        for line in (*reqs.requirements, *reqs.constraints)
+    )
+    result = {
+        "requirements": _digest([lines, sorted(extra_requirements)]),
+        "targets": _digest(
+            [
+                [t.name, sorted(t.environment.items()), [str(tag) for tag in t.tags]]
+                for t in targets
+            ]
+        ),
+        "indexes": _digest([redact_url(u) for u in index_urls]),
+        "options": _digest(
+            {
+                "pre": pre,
+                "only-binary": sorted(reqs.only_binary),
+                "no-binary": sorted(reqs.no_binary),
+                "exclude-newer": exclude_newer.isoformat() if exclude_newer else None,
+            }
+        ),
+    }
+    if layers:
+        result["layers"] = _digest(list(layers))
+    return result
+
+
+def compare(stored: Mapping[str, Any] | None, current: Mapping[str, str]) -> list[str]:
+    """The kinds of input that differ (all of them when nothing was stored)."""
+    if not isinstance(stored, Mapping):
+        return sorted(current)
+    kinds = set(stored) | set(current)
+    return sorted(k for k in kinds if stored.get(k) != current.get(k))

@@ -1,0 +1,160 @@
+"""Lock and check every deployment environment of a project, in order.
+
+Each environment is resolved with the pins of the environments before it as
+constraints, so a package that prod and dev share has the same version and files
+in both; each keeps the pins of its own previous lock unless told to upgrade.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EnvironmentLock", "Staleness", "check_environments", "lock_environments"]
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.pylock import Pylock
+
+from reqlock.api import Change, LockResult, inputs_fingerprint, lock, stored_fingerprint
+from reqlock.config import Environment, ProjectConfig
+from reqlock.errors import LockFileError
+from reqlock.fingerprint import compare
+from reqlock.lockread import read_lock
+from reqlock.targets import Target
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvironmentLock:
+    """The outcome of locking one environment."""
+
+    environment: Environment
+    result: LockResult
+    changes: tuple[Change, ...]
+    written: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Staleness:
+    """Why a lock file no longer matches its inputs (empty ``reasons``: current)."""
+
+    path: Path
+    reasons: tuple[str, ...]
+
+    @property
+    def current(self) -> bool:
+        """True when the lock matches its inputs."""
+        return not self.reasons
+
+
+def read_previous(path: Path) -> Pylock | None:
+    """The lock at ``path`` if there is one; a file that is not a valid lock is an
+    error rather than something to overwrite blindly."""
+    if not path.exists():
+        return None
+    try:
+        return read_lock(path)
+    except LockFileError as exc:
+        raise LockFileError(
+            f"the existing lock cannot be read to keep its pins: {exc.message}",
+            path=str(path),
+            hint="fix or delete it, or pass --upgrade to lock from scratch",
+        ) from None
+
+
+def lock_environments(
+    config: ProjectConfig,
+    *,
+    only: str | None = None,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    targets: Sequence[Target] | None = None,
+    **options: Any,
+) -> list[EnvironmentLock]:
+    """Lock the environments of ``config`` in order (``only``: that one and the ones
+    before it), writing ``pylock.<env>.toml`` files; returns what each did."""
+    envs = config.up_to(only) if only else config.environments
+    index_url = options.pop("index_url", None) or config.index_url
+    extra_index_urls = options.pop("extra_index_urls", None) or config.extra_index_urls
+    pre = options.pop("pre", None) or config.pre or None
+    done: list[tuple[str, Pylock]] = []
+    results: list[EnvironmentLock] = []
+    for env in envs:
+        previous = None if upgrade else read_previous(env.lock_path)
+        result = lock(
+            [os.fspath(p) for p in env.requirements],
+            targets=targets or config.targets,
+            index_url=index_url,
+            extra_index_urls=extra_index_urls,
+            pre=pre,
+            previous=previous,
+            upgrade=upgrade,
+            upgrade_packages=upgrade_packages,
+            pinned_by=list(done),
+            **options,
+        )
+        changes = tuple(result.changes(previous))
+        written = result.write(env.lock_path)
+        results.append(
+            EnvironmentLock(environment=env, result=result, changes=changes, written=written)
+        )
+        done.append((_label(env), result.pylock))
+    return results
+
+
+def check_environments(
+    config: ProjectConfig,
+    *,
+    only: str | None = None,
+    targets: Sequence[Target] | None = None,
+    **options: Any,
+) -> list[Staleness]:
+    """Compare each environment's lock with its current inputs, without network."""
+    envs = config.up_to(only) if only else config.environments
+    done: list[tuple[str, Pylock]] = []
+    found: list[Staleness] = []
+    for env in envs:
+        existing = read_lock(env.lock_path) if env.lock_path.exists() else None
+        if existing is None:
+            found.append(Staleness(path=env.lock_path, reasons=("the lock file is missing",)))
+            continue
+        current = inputs_fingerprint(
+            [os.fspath(p) for p in env.requirements],
+            targets=targets or config.targets,
+            index_url=options.get("index_url") or config.index_url,
+            extra_index_urls=options.get("extra_index_urls") or config.extra_index_urls,
+            pre=options.get("pre") or config.pre or None,
+            exclude_newer=options.get("exclude_newer"),
+            pinned_by=list(done),
+        )
+        reasons = [_reason(kind) for kind in compare(stored_fingerprint(existing), current)]
+        found.append(Staleness(path=env.lock_path, reasons=tuple(reasons)))
+        done.append((_label(env), existing))
+    return found
+
+
+def check_file(path: Path, current: dict[str, str]) -> Staleness:
+    """Compare one lock file with the fingerprint of its current inputs."""
+    if not path.exists():
+        return Staleness(path=path, reasons=("the lock file is missing",))
+    existing = read_lock(path)
+    kinds = compare(stored_fingerprint(existing), current)
+    return Staleness(path=path, reasons=tuple(_reason(k) for k in kinds))
+
+
+def _label(env: Environment) -> str:
+    return f"the {env.name} lock ({env.lock_path.name})"
+
+
+_REASONS = {
+    "requirements": "the requirements changed",
+    "targets": "the targets changed",
+    "indexes": "the index URLs changed",
+    "options": "the options changed (--pre, --only-binary/--no-binary, --exclude-newer)",
+    "layers": "an earlier environment's lock changed",
+}
+
+
+def _reason(kind: str) -> str:
+    return _REASONS.get(kind, f"{kind} changed")
