@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import httpx
     from packaging.pylock import Pylock
 
-    from reqlock.resolve import Resolution
+    from reqlock.resolution import Resolution
 
 # The resolver and the lock writer (resolvelib, packaging.pylock) are imported only
 # once the first index requests are on their way: their import time then overlaps
@@ -166,6 +166,54 @@ def lock(
     upgrades = _parse_upgrades(upgrade_packages)
     pre_value = reqs.pre if pre is None else pre
     cache = None if no_cache else Cache(Path(cache_dir) if cache_dir else default_cache_dir(env))
+    from reqlock.fingerprint import fingerprint
+
+    prints = fingerprint(
+        reqs,
+        index_urls=urls,
+        targets=targets,
+        pre=pre_value,
+        exclude_newer=exclude_newer,
+        layers=[_stored_digest(other) for _, other in pinned_by],
+    )
+    # What each target must keep (previous pins) and obey (earlier environments).
+    kept: list[dict[NormalizedName, Version]] = []
+    constraints: list[list[tuple[NormalizedName, SpecifierSet, str]]] = []
+    for target in targets:
+        previous_pins = {} if upgrade or previous is None else _selected(previous, target)
+        kept.append({n: v for n, v in previous_pins.items() if n not in upgrades})
+        constraints.append(
+            [
+                (name, SpecifierSet(f"=={version}"), f"{label} pins")
+                for label, other in pinned_by
+                for name, version in _selected(other, target).items()
+            ]
+            + [(name, spec, "--upgrade-package asks for") for name, spec in upgrades.items() if spec]
+        )
+    from reqlock import _memo
+
+    key = _memo.memo_key(
+        {
+            "inputs": prints,
+            "kept": [sorted((n, str(v)) for n, v in k.items()) for k in kept],
+            "constraints": [sorted((n, str(sp), src) for n, sp, src in c) for c in constraints],
+            "no_build": no_build,
+        }
+    )
+    if cache is not None and not refresh:
+        memo = _memo.load(cache, key, targets=targets, ttl=page_ttl, offline=offline)
+        if memo is not None:
+            from reqlock.lockread import parse_lock
+
+            for warning in memo.warnings:
+                reporter.warning(warning)
+            return LockResult(
+                pylock=parse_lock(memo.toml, path="<cache>"),
+                resolutions=memo.resolutions,
+                index_urls=tuple(urls),
+                fingerprint=prints,
+            )
+    warned = len(reporter.warnings)
     with Index(
         urls,
         http=HttpClient(transport=transport),
@@ -178,25 +226,16 @@ def lock(
     ) as index:
         for line in reqs.requirements:
             index.prefetch_project(line.name)
-        from reqlock.fingerprint import fingerprint
-        from reqlock.lockfile import build_pylock
+        from reqlock.lockfile import build_pylock, to_toml
         from reqlock.resolve import ResolveOptions, resolve
 
         resolutions: list[Resolution] = []
         earlier: dict[NormalizedName, Version] = {}
-        for target in targets:
-            kept = {} if upgrade or previous is None else _selected(previous, target)
-            preferred = {n: v for n, v in kept.items() if n not in upgrades}
+        for target, keep, target_constraints in zip(targets, kept, constraints):
+            preferred = dict(keep)
+            # Later targets prefer earlier pins so versions agree where they can.
             for name, version in earlier.items():
                 preferred.setdefault(name, version)
-            constraints = [
-                (name, SpecifierSet(f"=={version}"), f"{label} pins")
-                for label, other in pinned_by
-                for name, version in _selected(other, target).items()
-            ]
-            constraints += [
-                (name, spec, "--upgrade-package asks for") for name, spec in upgrades.items() if spec
-            ]
             options = ResolveOptions(
                 pre=pre_value,
                 only_binary=reqs.only_binary,
@@ -210,25 +249,45 @@ def lock(
                 target=target,
                 options=options,
                 reporter=reporter,
-                extra_constraints=constraints,
+                extra_constraints=target_constraints,
             )
             resolutions.append(resolution)
-            # Later targets prefer earlier pins so versions agree where they can.
             for name, pin in resolution.pins.items():
                 earlier.setdefault(name, pin.version)
-        prints = fingerprint(
-            reqs,
-            index_urls=urls,
-            targets=targets,
-            pre=pre_value,
-            exclude_newer=exclude_newer,
-            layers=[_stored_digest(other) for _, other in pinned_by],
-        )
         pylock = build_pylock(
             resolutions,
             sha256_of=lambda dist, package: index.sha256(dist, package=package),
             tool={"reqlock": {"targets": [t.name for t in targets], "inputs": prints}},
         )
+        if cache is not None:
+            keys = [key]
+            if not upgrade and not upgrades:
+                # Re-locking with this very lock as the previous one keeps all of its
+                # pins, which is this result: remember it under that key too.
+                keys.append(
+                    _memo.memo_key(
+                        {
+                            "inputs": prints,
+                            "kept": [
+                                sorted((n, str(v)) for n, v in _selected(pylock, t).items())
+                                for t in targets
+                            ],
+                            "constraints": [
+                                sorted((n, str(sp), src) for n, sp, src in c) for c in constraints
+                            ],
+                            "no_build": no_build,
+                        }
+                    )
+                )
+            for memo_key in keys:
+                _memo.save(
+                    cache,
+                    memo_key,
+                    pages=index.pages_read(),
+                    toml=to_toml(pylock),
+                    resolutions=resolutions,
+                    warnings=reporter.warnings[warned:],
+                )
     return LockResult(
         pylock=pylock, resolutions=tuple(resolutions), index_urls=tuple(urls), fingerprint=prints
     )

@@ -113,6 +113,31 @@ class Cache:
             _discard(path)
             return None
 
+    def page_digest(self, url: str, ttl: float | None) -> str | None:
+        """The ``sha256:`` digest (or ``"missing"``) of the stored page for ``url``,
+        reading only its header; None when absent, or stale for ``ttl`` (no ``ttl``:
+        any age will do). The body is checked whenever the page itself is read."""
+        try:
+            with open(self._page_path(url), "rb") as fh:
+                header = json.loads(fh.readline())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(header, dict) or header.get("url") != url:
+            return None
+        try:
+            entry = CachedPage(
+                url=url,
+                content_type="",
+                body=b"",
+                fetched=float(header["fetched"]),
+                max_age=header.get("max_age"),
+            )
+            if ttl is not None and not entry.is_fresh(ttl):
+                return None
+        except (KeyError, TypeError, ValueError):
+            return None
+        return "missing" if header.get("missing") else f"sha256:{header.get('sha256')}"
+
     def put_page(self, page: CachedPage) -> None:
         """Store ``page`` (its URL must carry no credentials)."""
         header = {

@@ -143,6 +143,11 @@ class Index:
         self._metadata: dict[str, _Once[DistMetadata]] = {}
         self._hashes: dict[str, _Once[str]] = {}
         self._closed = False
+        # Which page entries (by URL without credentials) the resolver read, and
+        # their digests: a cached resolution is valid only while these are.
+        self._page_digests: dict[str, str] = {}
+        self._pages_of: dict[str, list[str]] = {}
+        self._demanded: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -186,7 +191,19 @@ class Index:
     def project(self, name: str) -> ProjectPage:
         """The page of ``name`` from the first index that has it (empty if none)."""
         key = canonicalize_name(name)
+        self._demanded.add(key)
         return self._submit(self._pages, key, lambda: self._load_project(key)).result()
+
+    def pages_read(self) -> dict[str, str]:
+        """The page entries behind every project asked for with :meth:`project`:
+        URL (without credentials) -> ``sha256:...`` of the body, or ``missing``."""
+        with self._lock:
+            return {
+                url: self._page_digests[url]
+                for name in sorted(self._demanded)
+                for url in self._pages_of.get(name, ())
+                if url in self._page_digests
+            }
 
     def _load_project(self, name: NormalizedName) -> ProjectPage:
         for index_url in self.index_urls:
@@ -259,6 +276,10 @@ class Index:
         return page
 
     def _parse(self, entry: CachedPage, name: NormalizedName, index: str) -> ProjectPage | None:
+        digest = "missing" if entry.missing else "sha256:" + hashlib.sha256(entry.body).hexdigest()
+        with self._lock:
+            self._page_digests[entry.url] = digest
+            self._pages_of.setdefault(name, []).append(entry.url)
         if entry.missing:
             return None
         # Relative file links resolve against the address the page came from, with

@@ -31,7 +31,7 @@ from packaging.version import Version
 from reqlock._http import redact_url
 from reqlock._toml import dumps
 from reqlock.errors import LockFileError
-from reqlock.resolve import Pin, Resolution
+from reqlock.resolution import Pin, Resolution
 from reqlock.simple import DistFile
 from reqlock.targets import Target, environment_marker
 

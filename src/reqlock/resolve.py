@@ -29,6 +29,7 @@ from reqlock.errors import MetadataError, NoVersionsError, ResolutionError
 from reqlock.index import Index
 from reqlock.metadata import DistMetadata
 from reqlock.progress import Reporter
+from reqlock.resolution import Pin, Resolution
 from reqlock.requirements import RequirementLine, RequirementSet
 from reqlock.simple import DistFile, ProjectPage
 from reqlock.targets import Target
@@ -47,27 +48,6 @@ class ResolveOptions:
     # Versions to try first (kept pins of an existing lock, earlier targets).
     preferred: Mapping[NormalizedName, Version] = field(default_factory=dict)
     max_rounds: int = 20000
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Pin:
-    """One package of a resolution: the version and the files this target may use."""
-
-    name: NormalizedName
-    version: Version
-    files: tuple[DistFile, ...]
-    metadata: DistMetadata
-    dependencies: tuple[NormalizedName, ...]
-    index: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Resolution:
-    """The result of resolving requirements for one target."""
-
-    target: Target
-    pins: Mapping[NormalizedName, Pin]
-    roots: tuple[NormalizedName, ...]
 
 
 # -- requirement and candidate values -------------------------------------------------

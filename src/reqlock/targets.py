@@ -193,6 +193,12 @@ def parse_target(spec: str, *, key: str = "--target") -> Target:
     :data:`MIN_PYTHON`. Case and surrounding blanks are ignored; the target's name is
     the canonical spec (``linux-x86_64-py3.12``). Raises :class:`TargetError` (about
     ``key``) listing the valid forms.
+
+    Every marker variable is set: ``python_full_version`` and ``implementation_version``
+    are ``X.Y.0`` (as uv's ``--python-version X.Y``), ``platform_machine`` is what the
+    platform reports (``x86_64``, ``aarch64``, ``arm64``, ``AMD64``), and
+    ``platform_release``/``platform_version`` are ``""`` since a cross target cannot
+    know them, so markers on them are evaluated against the empty string.
     """
     text = spec.strip().lower()
     if text == "current":

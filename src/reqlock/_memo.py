@@ -1,0 +1,178 @@
+"""Remembered resolutions: a warm re-lock with nothing changed skips the resolver.
+
+A resolution is a pure function of its inputs (requirements, targets, indexes,
+options, pins to keep) and of the index pages it read; metadata and files are named
+by hashes inside those pages. So the result is stored in the cache under a key made
+of the inputs, together with the digest of every page read. It is used again only
+while every one of those pages is still in the cache, unchanged and fresh by the
+same rules as a page read (``--page-ttl``, server max-age; any age with
+``--offline``). Anything else resolves as usual and stores a new entry.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Memo", "load", "memo_key", "save"]
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from reqlock import __version__
+from reqlock.cache import Cache
+from reqlock.metadata import DistMetadata
+from reqlock.resolution import Pin, Resolution
+from reqlock.simple import DistFile
+from reqlock.targets import Target
+
+_KIND = "resolutions"
+_FORMAT = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Memo:
+    """A remembered lock: its TOML text, resolutions and warnings."""
+
+    toml: str
+    resolutions: tuple[Resolution, ...]
+    warnings: tuple[str, ...]
+
+
+def memo_key(parts: Mapping[str, Any]) -> str:
+    """The cache key for a lock with these inputs."""
+    text = json.dumps(
+        {"reqlock": __version__, "format": _FORMAT, **parts},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load(
+    cache: Cache, key: str, *, targets: Sequence[Target], ttl: float, offline: bool
+) -> Memo | None:
+    """The remembered lock for ``key`` if every page behind it is still valid."""
+    raw = cache.get_blob(_KIND, key)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        if data.get("format") != _FORMAT:
+            return None
+        pages: Mapping[str, str] = data["pages"]
+        for url, digest in pages.items():
+            if cache.page_digest(url, None if offline else ttl) != digest:
+                return None
+        by_name = {t.name: t for t in targets}
+        resolutions = tuple(
+            _resolution(item, by_name[item["target"]]) for item in data["resolutions"]
+        )
+        return Memo(
+            toml=str(data["toml"]),
+            resolutions=resolutions,
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+        )
+    except (ValueError, KeyError, TypeError):
+        # An entry we cannot read is only a missed shortcut.
+        return None
+
+
+def save(
+    cache: Cache,
+    key: str,
+    *,
+    pages: Mapping[str, str],
+    toml: str,
+    resolutions: Sequence[Resolution],
+    warnings: Sequence[str],
+) -> None:
+    """Remember a finished lock."""
+    data = {
+        "format": _FORMAT,
+        "pages": dict(pages),
+        "toml": toml,
+        "warnings": list(warnings),
+        "resolutions": [_dump_resolution(r) for r in resolutions],
+    }
+    cache.put_blob(_KIND, key, json.dumps(data, sort_keys=True).encode())
+
+
+def _dump_resolution(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "target": resolution.target.name,
+        "roots": list(resolution.roots),
+        "pins": [
+            {
+                "name": pin.name,
+                "version": str(pin.version),
+                "index": pin.index,
+                "dependencies": list(pin.dependencies),
+                "files": [_dump_file(f) for f in pin.files],
+                "metadata": {
+                    "requires_dist": [str(r) for r in pin.metadata.requires_dist],
+                    "requires_python": (
+                        str(pin.metadata.requires_python)
+                        if pin.metadata.requires_python is not None
+                        else None
+                    ),
+                    "provides_extras": sorted(pin.metadata.provides_extras),
+                },
+            }
+            for pin in resolution.pins.values()
+        ],
+    }
+
+
+def _dump_file(dist: DistFile) -> dict[str, Any]:
+    return {
+        "filename": dist.filename,
+        # Never store credentials; a remembered lock downloads nothing.
+        "url": dist.public_url,
+        "hashes": dict(dist.hashes),
+        "requires_python": dist.requires_python,
+        "yanked": dist.yanked,
+        "yanked_reason": dist.yanked_reason,
+        "size": dist.size,
+        "upload_time": dist.upload_time,
+        "index": dist.index,
+    }
+
+
+def _resolution(item: Mapping[str, Any], target: Target) -> Resolution:
+    pins: dict[NormalizedName, Pin] = {}
+    for entry in item["pins"]:
+        name = canonicalize_name(entry["name"])
+        meta = entry["metadata"]
+        version = Version(entry["version"])
+        pins[name] = Pin(
+            name=name,
+            version=version,
+            index=str(entry["index"]),
+            dependencies=tuple(canonicalize_name(d) for d in entry["dependencies"]),
+            files=tuple(DistFile(**f) for f in entry["files"]),
+            metadata=DistMetadata(
+                name=name,
+                version=version,
+                requires_dist=tuple(Requirement(r) for r in meta["requires_dist"]),
+                requires_python=(
+                    SpecifierSet(meta["requires_python"])
+                    if meta["requires_python"] is not None
+                    else None
+                ),
+                provides_extras=frozenset(
+                    canonicalize_name(e) for e in meta["provides_extras"]
+                ),
+            ),
+        )
+    return Resolution(
+        target=target,
+        pins=pins,
+        roots=tuple(canonicalize_name(r) for r in item["roots"]),
+    )

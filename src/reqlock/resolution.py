@@ -1,0 +1,36 @@
+"""The result of resolving for one target: plain values, no resolver machinery."""
+
+from __future__ import annotations
+
+__all__ = ["Pin", "Resolution"]
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from reqlock.metadata import DistMetadata
+from reqlock.simple import DistFile
+from reqlock.targets import Target
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pin:
+    """One package of a resolution: the version and the files this target may use."""
+
+    name: NormalizedName
+    version: Version
+    files: tuple[DistFile, ...]
+    metadata: DistMetadata
+    dependencies: tuple[NormalizedName, ...]
+    index: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Resolution:
+    """The result of resolving requirements for one target."""
+
+    target: Target
+    pins: Mapping[NormalizedName, Pin]
+    roots: tuple[NormalizedName, ...]
