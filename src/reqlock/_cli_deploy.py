@@ -1,0 +1,193 @@
+"""The deploy-time commands: ``reqlock verify``, ``reqlock sync``, ``reqlock export``.
+
+Exit codes follow the main command line: 0 the environment matches (or the job is
+done), 1 verify found a difference (or sync could not make it match), 2 the job
+could not be done (raised :class:`~reqlock.errors.ReqlockError`, printed by
+``reqlock.cli.main``). Heavy modules are imported inside the handlers so that
+``reqlock verify`` starts fast.
+"""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _names(values: Sequence[str] | None) -> list[str]:
+    """Repeatable, comma-separated option values as one list."""
+    return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
+
+
+def _groups(values: Sequence[str] | None) -> list[str] | None:
+    # No --group at all means "the lock's default groups", not "no group".
+    return None if values is None else _names(values)
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--extras",
+        action="append",
+        metavar="EXTRA",
+        help="extras to select (repeatable or comma-separated)",
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        metavar="GROUP",
+        help="dependency groups to select (repeatable; default: the lock's default groups)",
+    )
+
+
+def _add_target_env(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("lock", metavar="LOCK", help="the pylock.toml file")
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="interpreter (or virtual environment) to check (default: this one)",
+    )
+    parser.add_argument(
+        "--allow-extra",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="distributions that may be installed without being locked (e.g. pip)",
+    )
+    _add_selection(parser)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``verify``, ``sync`` and ``export`` subcommands."""
+    p = subparsers.add_parser(
+        "verify",
+        help="check that an environment matches a lock exactly (no network)",
+        description="Compare what an interpreter has installed with a lock file: "
+        "versions, files (RECORD hashes), origin. Exit 0 when equal, 1 when not, "
+        "2 when the check cannot be done (bad lock, lock for another platform, "
+        "interpreter not found).",
+    )
+    _add_target_env(p)
+    p.add_argument(
+        "--no-files",
+        action="store_true",
+        help="do not hash installed files against their RECORD (faster)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_verify)
+
+    p = subparsers.add_parser(
+        "sync",
+        help="make an environment equal to a lock (pip with --require-hashes)",
+        description="Install, upgrade, downgrade, reinstall and remove distributions "
+        "until the environment matches the lock, then verify it.",
+    )
+    _add_target_env(p)
+    p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    p.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="take files from this index instead of the lock's (e.g. a mirror)",
+    )
+    p.set_defaults(func=_cmd_sync)
+
+    p = subparsers.add_parser(
+        "export",
+        help="write one target's packages as a requirements file with hashes",
+        description="Write what the lock selects for a target as a requirements file "
+        "for `pip install --require-hashes --no-deps -r FILE`.",
+    )
+    p.add_argument("lock", metavar="LOCK", help="the pylock.toml file")
+    p.add_argument(
+        "--target",
+        default="current",
+        metavar="TARGET",
+        help="platform to export for, e.g. linux-x86_64-py3.12 (default: current)",
+    )
+    p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    _add_selection(p)
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from reqlock.inventory import _start
+
+    # The interpreter is inspected while this process imports the lock model.
+    pending = _start(
+        args.python, check_files=not args.no_files, skip_files_of=_names(args.allow_extra)
+    )
+    try:
+        from reqlock.verify import _verify_started
+    except BaseException:
+        pending.cancel()
+        raise
+    report = _verify_started(
+        pending,
+        args.lock,
+        extras=_names(args.extras),
+        groups=_groups(args.group),
+        allow_extra=_names(args.allow_extra),
+    )
+    sys.stdout.write(report.to_json() if args.json else report.render())
+    return 0 if report.ok else 1
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from reqlock.sync import sync
+
+    result = sync(
+        args.lock,
+        python=args.python,
+        allow_extra=_names(args.allow_extra),
+        dry_run=args.dry_run,
+        extras=_names(args.extras),
+        groups=_groups(args.group),
+        index_url=args.index_url,
+    )
+    if result.dry_run:
+        sys.stdout.write("dry run, nothing changed\n" + result.plan.render())
+        return 0
+    sys.stdout.write(result.plan.render())
+    if not result.plan.empty or not result.ok:
+        sys.stdout.write(result.report.render())
+    return 0 if result.ok else 1
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from reqlock.export import export_requirements
+    from reqlock.lockread import read_lock
+    from reqlock.targets import parse_target
+
+    lock = read_lock(args.lock)
+    target = parse_target(args.target)
+    text = export_requirements(
+        lock,
+        target=target,
+        extras=_names(args.extras),
+        groups=_groups(args.group),
+        lock_dir=os.path.dirname(os.path.abspath(args.lock)),
+    )
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        _write(args.output, text)
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    from reqlock.errors import ReqlockError
+
+    # Write next to the target and rename, so a reader never sees half a file.
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ReqlockError(f"{path}: cannot write: {exc.strerror or exc}") from None
