@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
 # Statuses worth another try: the server or something in front of it is busy.
+_CLIENT_GROUPS = 4
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
 
@@ -61,47 +62,51 @@ class HttpClient:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.25,
-        max_connections: int = 32,
     ) -> None:
         self._transport = transport
         self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
-        self._max_connections = max_connections
-        self._client: httpx.Client | None = None
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._assigned = 0
         self._lock = threading.Lock()
 
     def _get_client(self) -> httpx.Client:
-        client = self._client
-        if client is None:
-            with self._lock:
-                client = self._client
-                if client is None:
-                    import httpx
+        # Threads share a few clients rather than one: httpcore's pool rescans all
+        # of its connections for every queued request, which with dozens of
+        # threads on one pool cost a large share of a cold lock's CPU. One client
+        # per thread is worse again: every thread pays its own TLS handshakes.
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is not None:
+            return client
+        with self._lock:
+            self._assigned += 1
+            if len(self._clients) >= _CLIENT_GROUPS:
+                client = self._clients[self._assigned % _CLIENT_GROUPS]
+                self._local.client = client
+                return client
+        import httpx
 
-                    transport = self._transport or _pooled_transport(
-                        self._max_connections
-                    )
-                    client = httpx.Client(
-                        transport=transport,
-                        timeout=httpx.Timeout(self._timeout, connect=10.0),
-                        limits=httpx.Limits(
-                            max_connections=self._max_connections,
-                            max_keepalive_connections=self._max_connections,
-                        ),
-                        follow_redirects=True,
-                        max_redirects=10,
-                        headers={"User-Agent": f"reqlock/{__version__}"},
-                    )
-                    self._client = client
+        client = httpx.Client(
+            transport=self._transport or _pooled_transport(64),
+            timeout=httpx.Timeout(self._timeout, connect=10.0),
+            follow_redirects=True,
+            max_redirects=10,
+            headers={"User-Agent": f"reqlock/{__version__}"},
+        )
+        self._local.client = client
+        with self._lock:
+            self._clients.append(client)
         return client
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close every connection (of every thread)."""
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self._local = threading.local()
 
     def get(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["dumps"]
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -70,7 +71,12 @@ def _key(key: str) -> str:
     return _string(key)
 
 
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
 def _string(text: str) -> str:
+    if not _NEEDS_ESCAPE.search(text):
+        return '"' + text + '"'
     out = []
     for ch in text:
         if ch in _ESCAPES:

@@ -195,9 +195,16 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
+_MADE_DIRS: set[Path] = set()
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # mkdir of an existing directory costs a failing system call; this file
+        # system makes that slow enough to matter with hundreds of entries.
+        if path.parent not in _MADE_DIRS:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _MADE_DIRS.add(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:

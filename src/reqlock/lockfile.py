@@ -7,8 +7,9 @@ each package keeps the wheels some of its targets can install, plus the sdist.
 
 from __future__ import annotations
 
-__all__ = ["build_pylock", "to_toml", "write_text_atomic"]
+__all__ = ["build_pylock", "lock_to_dict", "to_toml", "write_text_atomic"]
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -82,7 +83,7 @@ def build_pylock(
         tool=dict(tool) if tool else None,
     )
     try:
-        lock.validate()
+        Pylock.from_dict(lock_to_dict(lock))
     except PylockValidationError as exc:  # a bug of ours, not the user's
         raise LockFileError(f"reqlock built an invalid lock: {exc}", path="<memory>") from exc
     return lock
@@ -156,9 +157,34 @@ def _parse_time(text: str | None) -> datetime | None:
     return value
 
 
+def lock_to_dict(lock: Pylock) -> dict[str, Any]:
+    """``lock.to_dict()`` without its deep copies (a third of a warm lock's time).
+
+    The same keys and value conversions: dashes in keys, versions, markers and
+    specifiers as strings, absent values left out."""
+    return _plain(lock)  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if item is not None:
+                out[f.name.replace("_", "-")] = _plain(item)
+        return out
+    if isinstance(value, (Version, Marker, SpecifierSet)):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def to_toml(lock: Pylock) -> str:
     """The lock as TOML text: same lock, same bytes, on any machine."""
-    data = dict(lock.to_dict())
+    data = lock_to_dict(lock)
     ordered: dict[str, Any] = {}
     for key in ("lock-version", "environments", "requires-python", "extras",
                 "dependency-groups", "default-groups", "created-by"):

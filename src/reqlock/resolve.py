@@ -200,17 +200,28 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         page = self.index.project(name)
         versions = self.versions(page)
         pinned = _is_pinned(spec)
-        matching = [v for v in versions if v not in bad and spec.contains(v, prereleases=True)]
+        preferred = self.options.preferred.get(canonicalize_name(name))
+        if preferred is not None and preferred in page.versions():
+            versions = [preferred, *(v for v in versions if v != preferred)]
         allow_pre = self.options.pre or spec.prereleases is True
         if not allow_pre:
-            finals = [v for v in matching if not v.is_prerelease]
-            # pip's rule: pre-releases only when no final release can be used.
-            if any(self.usable_files(page, v, pinned) for v in finals):
-                matching = finals
-        preferred = self.options.preferred.get(canonicalize_name(name))
-        if preferred is not None and preferred in matching:
-            matching.remove(preferred)
-            matching.insert(0, preferred)
+            # pip's rule: pre-releases only when no final release can be used at all
+            # (decided before excluding versions the resolver already rejected).
+            allow_pre = not any(
+                not v.is_prerelease
+                and spec.contains(v, prereleases=True)
+                and self.usable_files(page, v, pinned)
+                for v in versions
+            )
+        # Lazy: the resolver usually takes the first candidate, and a popular
+        # project has hundreds of versions.
+        matching = (
+            v
+            for v in versions
+            if v not in bad
+            and (allow_pre or not v.is_prerelease)
+            and spec.contains(v, prereleases=True)
+        )
         for version in matching:
             files = self.usable_files(page, version, pinned)
             if not files:
