@@ -1021,7 +1021,7 @@ def test_a_truncated_metadata_blob_is_fetched_again(
     with open_index(app, cache=Cache(tmp_path)) as index:
         wheel = wheel_of(index.project("leaf-a"), "2.0")
         first = index.metadata("leaf-a", "2.0", wheel)
-    blobs = [p for p in (tmp_path / "blobs-v1" / "metadata").rglob("*") if p.is_file()]
+    blobs = [p for p in (tmp_path / "blobs-v2" / "metadata").rglob("*") if p.is_file()]
     assert len(blobs) == 1
     blobs[0].write_bytes(blobs[0].read_bytes()[:-5])
     app.clear_requests()
@@ -1036,7 +1036,7 @@ def test_a_truncated_page_entry_is_fetched_again(make_index_app: MakeApp, tmp_pa
     app = make_index_app()
     with open_index(app, cache=Cache(tmp_path)) as index:
         index.project("leaf-a")
-    (entry,) = [p for p in (tmp_path / "pages-v1").rglob("*") if p.is_file()]
+    (entry,) = [p for p in (tmp_path / "pages-v2").rglob("*") if p.is_file()]
     entry.write_bytes(entry.read_bytes()[:-10])
     with open_index(app, cache=Cache(tmp_path)) as index:
         assert len(index.project("leaf-a").versions()) == 3

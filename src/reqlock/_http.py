@@ -70,6 +70,7 @@ class HttpClient:
         self._local = threading.local()
         self._clients: list[httpx.Client] = []
         self._assigned = 0
+        self._ssl: Any = None
         self._lock = threading.Lock()
 
     def _get_client(self) -> httpx.Client:
@@ -89,7 +90,8 @@ class HttpClient:
         import httpx
 
         client = httpx.Client(
-            transport=self._transport or _pooled_transport(64),
+            transport=self._transport or _pooled_transport(64, self._ssl_context()),
+            verify=self._ssl_context(),
             timeout=httpx.Timeout(self._timeout, connect=10.0),
             follow_redirects=True,
             max_redirects=10,
@@ -99,6 +101,15 @@ class HttpClient:
         with self._lock:
             self._clients.append(client)
         return client
+
+    def _ssl_context(self) -> Any:
+        # Loading the CA bundle takes ~20 ms; every client would do it again.
+        with self._lock:
+            if self._ssl is None:
+                import httpx
+
+                self._ssl = httpx.create_ssl_context(trust_env=True)
+            return self._ssl
 
     def close(self) -> None:
         """Close every connection (of every thread)."""
@@ -167,7 +178,7 @@ class HttpClient:
             time.sleep(delay)
 
 
-def _pooled_transport(max_connections: int) -> httpx.BaseTransport:
+def _pooled_transport(max_connections: int, ssl_context: Any) -> httpx.BaseTransport:
     """httpx's transport, with host names resolved once per process.
 
     Each new connection otherwise makes its own DNS lookup; with dozens of
@@ -177,6 +188,7 @@ def _pooled_transport(max_connections: int) -> httpx.BaseTransport:
     import httpx
 
     transport = httpx.HTTPTransport(
+        verify=ssl_context,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )

@@ -3,9 +3,12 @@
 Layout under the cache directory (``REQLOCK_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/reqlock``, else ``~/.cache/reqlock``)::
 
-    pages-v1/<key[:2]>/<key>      one index page: a JSON header line, then the body
-    blobs-v1/<kind>/<h[:2]>/<h>   metadata or distribution bytes, stored under the
-                                  sha256 of the distribution they belong to
+    pages-v2/<key>          one index page: a JSON header line, then the body
+    blobs-v2/<kind>/<h>     metadata or distribution bytes, stored under the sha256
+                            of the distribution they belong to
+
+(Flat directories: creating hundreds of small shard directories cost more than any
+directory lookup they could save.)
 
 Every entry starts with a header that records the sha256 and size of its payload;
 an entry that does not match (truncated, altered) is discarded and fetched again.
@@ -27,8 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-_PAGES = "pages-v1"
-_BLOBS = "blobs-v1"
+_PAGES = "pages-v2"
+_BLOBS = "blobs-v2"
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -75,7 +78,7 @@ class Cache:
 
     def _page_path(self, url: str) -> Path:
         key = hashlib.sha256(url.encode()).hexdigest()
-        return self.root / _PAGES / key[:2] / key
+        return self.root / _PAGES / key
 
     def get_page(self, url: str) -> CachedPage | None:
         """The stored page for ``url`` (credentials already removed), if sound."""
@@ -160,7 +163,7 @@ class Cache:
     def _blob_path(self, kind: str, key: str) -> Path:
         if not key.isalnum():
             raise ValueError(f"bad cache key {key!r}")
-        return self.root / _BLOBS / kind / key[:2] / key
+        return self.root / _BLOBS / kind / key
 
     def get_blob(self, kind: str, key: str) -> bytes | None:
         """Bytes stored under ``key`` (a hex digest) for ``kind``, if sound."""
