@@ -59,7 +59,7 @@ def test_errors_are_one_message_and_exit_2(
     assert _run(["lock", str(req), "-o", str(out), "-i", index_url, "--no-cache"], capsys)[0] == 0
     before = out.read_bytes()
     req.write_text(text)
-    code, stdout, stderr = _run(
+    code, _, stderr = _run(
         ["lock", str(req), "-o", str(out), "-i", index_url, "--no-cache"], capsys
     )
     assert code == 2
@@ -87,7 +87,9 @@ def test_bad_target_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "reqlock", "--version"], capture_output=True, text=True,
+        [sys.executable, "-m", "reqlock", "--version"],
+        capture_output=True,
+        text=True,
         check=False,
     )
     assert proc.returncode == 0

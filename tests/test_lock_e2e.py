@@ -62,9 +62,22 @@ def test_lock_then_pip_installs_exactly_the_lock(
 
     venv = make_venv(with_pip=False)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--isolated", "--python", str(venv.python),
-         "install", "--no-input", "-r", str(out)],
-        capture_output=True, text=True, env=isolated_pip_env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "--python",
+            str(venv.python),
+            "install",
+            "--no-input",
+            "-r",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=isolated_pip_env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert _installed(venv, isolated_pip_env) == locked
@@ -82,11 +95,14 @@ def test_lock_is_deterministic_and_valid(tmp_path: Path, index_url: str) -> None
         import tomli as tomllib
     lock_model = Pylock.from_dict(tomllib.loads(first))
     assert lock_model.created_by == "reqlock"
-    assert lock_model.environments and len(lock_model.environments) == 1
+    assert lock_model.environments is not None
+    assert len(lock_model.environments) == 1
     # Every file carries a sha256, size, upload time and a URL on the index host.
     for package in lock_model.packages:
         assert package.index == index_url
         for dist in [*(package.wheels or ()), *([package.sdist] if package.sdist else [])]:
             assert dist.hashes.get("sha256")
-            assert dist.size and dist.upload_time and dist.url
+            assert dist.size
+            assert dist.upload_time
+            assert dist.url
             assert dist.url.startswith(index_url.rsplit("/simple/", 1)[0])

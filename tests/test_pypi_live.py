@@ -48,9 +48,25 @@ def test_same_pins_as_pip_lock(corpus: str, tmp_path: Path) -> None:
     ours = lock([source], index_url=PYPI, cache_dir=tmp_path / "cache").to_toml()
     pip_out = tmp_path / "pip-pylock.toml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--isolated", "lock", "--no-input",
-         "--index-url", PYPI, "-r", str(source), "-o", str(pip_out)],
-        capture_output=True, text=True, env=isolated_pip_env(), check=False, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "lock",
+            "--no-input",
+            "--index-url",
+            PYPI,
+            "-r",
+            str(source),
+            "-o",
+            str(pip_out),
+        ],
+        capture_output=True,
+        text=True,
+        env=isolated_pip_env(),
+        check=False,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _pins(ours) == _pins(pip_out.read_text())

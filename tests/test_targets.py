@@ -34,9 +34,17 @@ from reqlock.targets import (
 
 VERSIONS = ["3.7", "3.8", "3.10", "3.12", "3.13", "3.14"]
 MARKER_VARIABLES = {
-    "implementation_name", "implementation_version", "os_name", "platform_machine",
-    "platform_python_implementation", "platform_release", "platform_system",
-    "platform_version", "python_full_version", "python_version", "sys_platform",
+    "implementation_name",
+    "implementation_version",
+    "os_name",
+    "platform_machine",
+    "platform_python_implementation",
+    "platform_release",
+    "platform_system",
+    "platform_version",
+    "python_full_version",
+    "python_version",
+    "sys_platform",
 }
 EXPECTED_ENV = {  # os_name, sys_platform, platform_system, platform_machine
     "linux-x86_64": ("posix", "linux", "Linux", "x86_64"),
@@ -75,8 +83,12 @@ def test_parse_every_preset(preset: str, version: str) -> None:
 
     assert target.name == f"{preset}-py{version}"
     assert set(env) == MARKER_VARIABLES
-    assert (env["os_name"], env["sys_platform"], env["platform_system"],
-            env["platform_machine"]) == EXPECTED_ENV[preset]
+    assert (
+        env["os_name"],
+        env["sys_platform"],
+        env["platform_system"],
+        env["platform_machine"],
+    ) == EXPECTED_ENV[preset]
     assert env["python_version"] == version
     assert env["python_full_version"] == env["implementation_version"] == f"{version}.0"
     assert env["implementation_name"] == "cpython"
@@ -133,8 +145,11 @@ def test_preset_platform_tags() -> None:
             for minor in range(glibc_minor, 4, -1)
             for tag in (
                 f"manylinux_{glibc_major}_{minor}_x86_64",
-                *{5: ["manylinux1_x86_64"], 12: ["manylinux2010_x86_64"],
-                  17: ["manylinux2014_x86_64"]}.get(minor, []),
+                *{
+                    5: ["manylinux1_x86_64"],
+                    12: ["manylinux2010_x86_64"],
+                    17: ["manylinux2014_x86_64"],
+                }.get(minor, []),
             )
         ),
         "linux_x86_64",
@@ -164,8 +179,10 @@ def test_preset_platform_tags() -> None:
 @pytest.mark.parametrize(
     ("wheel", "accepted_by"),
     [
-        ("m-1-cp312-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-         {"linux-x86_64-py3.12", "linux-x86_64-py3.13", "linux-x86_64-py3.14"}),
+        (
+            "m-1-cp312-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            {"linux-x86_64-py3.12", "linux-x86_64-py3.13", "linux-x86_64-py3.14"},
+        ),
         ("m-1-cp311-cp311-manylinux_2_28_x86_64.whl", {"linux-x86_64-py3.11"}),
         ("m-1-cp312-cp312-manylinux_2_31_x86_64.whl", set()),
         ("m-1-cp312-cp312-manylinux1_x86_64.whl", {"linux-x86_64-py3.12"}),
@@ -176,8 +193,10 @@ def test_preset_platform_tags() -> None:
         ("m-1-cp312-cp312-macosx_11_0_arm64.whl", {"macos-arm64-py3.12"}),
         ("m-1-cp312-cp312-macosx_14_0_arm64.whl", set()),
         ("m-1-cp312-cp312-macosx_10_9_x86_64.whl", {"macos-x86_64-py3.12"}),
-        ("m-1-cp312-cp312-macosx_10_9_universal2.whl",
-         {"macos-arm64-py3.12", "macos-x86_64-py3.12"}),
+        (
+            "m-1-cp312-cp312-macosx_10_9_universal2.whl",
+            {"macos-arm64-py3.12", "macos-x86_64-py3.12"},
+        ),
         ("m-1-cp313-cp313-win_amd64.whl", {"windows-amd64-py3.13"}),
         ("m-1-cp313-cp313t-manylinux_2_17_x86_64.whl", set()),
         ("m-1-cp37-cp37m-manylinux2014_x86_64.whl", {"linux-x86_64-py3.7"}),
@@ -197,10 +216,22 @@ def test_wheel_compatibility(wheel: str, accepted_by: set[str] | str) -> None:
 @pytest.mark.parametrize(
     "spec",
     [
-        "", "linux", "linux-x86_64", "linux-x86_64-3.12", "linux-x86_64-py", "linux-x86_64-py3",
-        "linux-x86_64-py312", "linux-x86_64-py3.x", "linux-x86_64-py2.7", "linux-x86_64-py3.5",
-        "linux-x86_64-py3.6", "linux-x86_64-py4.0", "linux-x86_64-py3.12.1",
-        "freebsd-amd64-py3.12", "macos-aarch64-py3.12", "current-py3.12",
+        "",
+        "linux",
+        "linux-x86_64",
+        "linux-x86_64-3.12",
+        "linux-x86_64-py",
+        "linux-x86_64-py3",
+        "linux-x86_64-py312",
+        "linux-x86_64-py3.x",
+        "linux-x86_64-py2.7",
+        "linux-x86_64-py3.5",
+        "linux-x86_64-py3.6",
+        "linux-x86_64-py4.0",
+        "linux-x86_64-py3.12.1",
+        "freebsd-amd64-py3.12",
+        "macos-aarch64-py3.12",
+        "current-py3.12",
     ],
 )
 def test_bad_specs_list_the_valid_forms(spec: str) -> None:
@@ -308,11 +339,17 @@ def test_config_target_derives_the_environment() -> None:
     )
     assert target.name == "arm"
     assert target.environment == {
-        "implementation_name": "cpython", "implementation_version": "3.12.0",
-        "os_name": "posix", "platform_machine": "aarch64",
-        "platform_python_implementation": "CPython", "platform_release": "",
-        "platform_system": "Linux", "platform_version": "", "python_full_version": "3.12.0",
-        "python_version": "3.12", "sys_platform": "linux",
+        "implementation_name": "cpython",
+        "implementation_version": "3.12.0",
+        "os_name": "posix",
+        "platform_machine": "aarch64",
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": "3.12.0",
+        "python_version": "3.12",
+        "sys_platform": "linux",
     }
     assert target.tags[0] == Tag("cp312", "cp312", "manylinux_2_31_aarch64")
     assert accepts(target, "m-1-cp312-cp312-manylinux2014_aarch64.whl")
@@ -370,7 +407,9 @@ def test_config_target_for_other_platforms_needs_an_environment() -> None:
         target_from_config("bsd", table, key=KEY)
     assert info.value.key == f"{KEY}.environment"
     table["environment"] = {
-        "sys_platform": "freebsd14", "platform_system": "FreeBSD", "os_name": "posix",
+        "sys_platform": "freebsd14",
+        "platform_system": "FreeBSD",
+        "os_name": "posix",
         "platform_machine": "amd64",
     }
     target = target_from_config("bsd", table, key=KEY)
@@ -383,7 +422,9 @@ def test_config_target_on_windows_arm() -> None:
     target = target_from_config("w", {"python": "3.13", "platforms": ["win_arm64"]}, key=KEY)
     env = target.environment
     assert (env["os_name"], env["sys_platform"], env["platform_machine"]) == (
-        "nt", "win32", "ARM64"
+        "nt",
+        "win32",
+        "ARM64",
     )
 
 
@@ -396,8 +437,11 @@ def test_config_target_on_windows_arm() -> None:
         ({"python": 3.12, "platforms": ["win_amd64"]}, ".python", "expected a string"),
         ({"python": "3", "platforms": ["win_amd64"]}, ".python", "malformed Python version"),
         ({"python": "2.7", "platforms": ["win_amd64"]}, ".python", "not supported"),
-        ({"python": "3.12", "implementation": "pypy", "platforms": ["win_amd64"]},
-         ".implementation", "unsupported implementation 'pypy'"),
+        (
+            {"python": "3.12", "implementation": "pypy", "platforms": ["win_amd64"]},
+            ".implementation",
+            "unsupported implementation 'pypy'",
+        ),
         ({"python": "3.12"}, ".platforms", "missing list of platform tags"),
         ({"python": "3.12", "platforms": "win_amd64"}, ".platforms", "got str"),
         ({"python": "3.12", "platforms": []}, ".platforms", "non-empty list"),
@@ -405,26 +449,62 @@ def test_config_target_on_windows_arm() -> None:
         ({"python": "3.12", "platforms": ["Win_AMD64"]}, ".platforms", "not a platform tag"),
         ({"python": "3.12", "platforms": ["any"]}, ".platforms", "'any' is implied"),
         ({"python": "3.12", "platforms": ["manylinux_3_0_x86_64"]}, ".platforms", "glibc 2"),
-        ({"python": "3.12", "platforms": ["win_amd64"], "environment": "nt"},
-         ".environment", "expected a table of marker variables"),
-        ({"python": "3.12", "platforms": ["win_amd64"], "environment": {"sys_platfrom": "x"}},
-         ".environment", "'sys_platfrom' is not a marker variable"),
-        ({"python": "3.12", "platforms": ["win_amd64"], "environment": {"os_name": 1}},
-         ".environment.os_name", "expected a string, got int"),
-        ({"python": "3.12", "platforms": ["win_amd64"],
-          "environment": {"python_version": "3.11"}},
-         ".environment.python_version", "contradicts python = '3.12'"),
-        ({"python": "3.12", "platforms": ["win_amd64"],
-          "environment": {"implementation_name": "pypy"}},
-         ".environment.implementation_name", "contradicts"),
-        ({"python": "3.12", "platforms": ["win_amd64"],
-          "environment": {"python_full_version": "3.11.2"}},
-         ".environment.python_full_version", "is not a 3.12 release"),
-        ({"python": "3.12", "platforms": ["manylinux_2_28_x86_64"],
-          "environment": {"sys_platform": "win32"}},
-         ".environment.sys_platform", "contradicts the platform tags"),
-        ({"python": "3.12", "platforms": ["macosx_11_0_universal2"]},
-         ".environment", "cannot derive platform_machine"),
+        (
+            {"python": "3.12", "platforms": ["win_amd64"], "environment": "nt"},
+            ".environment",
+            "expected a table of marker variables",
+        ),
+        (
+            {"python": "3.12", "platforms": ["win_amd64"], "environment": {"sys_platfrom": "x"}},
+            ".environment",
+            "'sys_platfrom' is not a marker variable",
+        ),
+        (
+            {"python": "3.12", "platforms": ["win_amd64"], "environment": {"os_name": 1}},
+            ".environment.os_name",
+            "expected a string, got int",
+        ),
+        (
+            {
+                "python": "3.12",
+                "platforms": ["win_amd64"],
+                "environment": {"python_version": "3.11"},
+            },
+            ".environment.python_version",
+            "contradicts python = '3.12'",
+        ),
+        (
+            {
+                "python": "3.12",
+                "platforms": ["win_amd64"],
+                "environment": {"implementation_name": "pypy"},
+            },
+            ".environment.implementation_name",
+            "contradicts",
+        ),
+        (
+            {
+                "python": "3.12",
+                "platforms": ["win_amd64"],
+                "environment": {"python_full_version": "3.11.2"},
+            },
+            ".environment.python_full_version",
+            "is not a 3.12 release",
+        ),
+        (
+            {
+                "python": "3.12",
+                "platforms": ["manylinux_2_28_x86_64"],
+                "environment": {"sys_platform": "win32"},
+            },
+            ".environment.sys_platform",
+            "contradicts the platform tags",
+        ),
+        (
+            {"python": "3.12", "platforms": ["macosx_11_0_universal2"]},
+            ".environment",
+            "cannot derive platform_machine",
+        ),
     ],
 )
 def test_config_target_errors(table: Any, sub_key: str, fragment: str) -> None:
@@ -476,10 +556,20 @@ def _write_wheel(directory: Path, name: str, version: str, tag: str) -> None:
 def _candidate_tags(version: str) -> list[str]:
     cp = "cp" + version.replace(".", "")
     platforms: set[str] = {
-        "manylinux_2_29_x86_64", "manylinux_2_4_x86_64", "manylinux_2_29_aarch64",
-        "manylinux_2_16_aarch64", "manylinux1_aarch64", "musllinux_1_3_x86_64",
-        "musllinux_1_2_aarch64", "macosx_14_0_arm64", "macosx_14_0_x86_64",
-        "macosx_13_1_arm64", "macosx_10_3_x86_64", "macosx_10_9_arm64", "win32", "win_arm64",
+        "manylinux_2_29_x86_64",
+        "manylinux_2_4_x86_64",
+        "manylinux_2_29_aarch64",
+        "manylinux_2_16_aarch64",
+        "manylinux1_aarch64",
+        "musllinux_1_3_x86_64",
+        "musllinux_1_2_aarch64",
+        "macosx_14_0_arm64",
+        "macosx_14_0_x86_64",
+        "macosx_13_1_arm64",
+        "macosx_10_3_x86_64",
+        "macosx_10_9_arm64",
+        "win32",
+        "win_arm64",
         "linux_i686",
     }
     for preset in PRESETS:
@@ -489,8 +579,14 @@ def _candidate_tags(version: str) -> list[str]:
     platforms = {p for p in platforms if not p.endswith(("_fat3", "_fat32"))}
     tags = [f"{cp}-{cp}-{p}" for p in sorted(platforms)]
     for p in ("manylinux_2_17_x86_64", "macosx_11_0_arm64", "win_amd64", "musllinux_1_1_x86_64"):
-        tags += [f"{cp}-abi3-{p}", f"cp32-abi3-{p}", f"{cp}-none-{p}", f"py3-none-{p}",
-                 f"py30-none-{p}", f"{cp}-{cp}t-{p}"]
+        tags += [
+            f"{cp}-abi3-{p}",
+            f"cp32-abi3-{p}",
+            f"{cp}-none-{p}",
+            f"py3-none-{p}",
+            f"py30-none-{p}",
+            f"{cp}-{cp}t-{p}",
+        ]
     tags += [f"{cp}-none-any", "py3-none-any", "py2-none-any", "cp399-none-any"]
     return tags
 
@@ -512,11 +608,32 @@ def test_tag_acceptance_matches_uv(tmp_path: Path, version: str) -> None:
     env.pop("MACOSX_DEPLOYMENT_TARGET", None)  # uv honours it; our presets do not
     for preset, triple in UV_PLATFORMS.items():
         result = subprocess.run(
-            [uv, "pip", "compile", "--no-config", "--no-index", "--offline", "--no-cache",
-             "--find-links", str(tmp_path), "--python", sys.executable,
-             "--python-platform", triple, "--python-version", version, "--quiet",
-             "--no-header", "--no-annotate", str(requirements)],
-            capture_output=True, text=True, env=env, check=False, timeout=120,
+            [
+                uv,
+                "pip",
+                "compile",
+                "--no-config",
+                "--no-index",
+                "--offline",
+                "--no-cache",
+                "--find-links",
+                str(tmp_path),
+                "--python",
+                sys.executable,
+                "--python-platform",
+                triple,
+                "--python-version",
+                version,
+                "--quiet",
+                "--no-header",
+                "--no-annotate",
+                str(requirements),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
         )
         assert result.returncode == 0, result.stderr
         pins = dict(line.split("==") for line in result.stdout.split())

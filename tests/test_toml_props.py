@@ -22,7 +22,8 @@ scalars = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.booleans(),
     st.datetimes(
-        min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1),
+        min_value=datetime(1970, 1, 1),
+        max_value=datetime(2100, 1, 1),
         timezones=st.just(timezone.utc),
     ),
 )

@@ -9,14 +9,24 @@ from __future__ import annotations
 
 __all__ = [
     "LockResult",
+    "Problem",
+    "Report",
     "ReqlockError",
     "RequirementSet",
+    "SyncResult",
     "Target",
+    "VerifyError",
     "__version__",
+    "export_requirements",
+    "inventory",
     "load_requirements",
     "lock",
     "parse_requirement_strings",
     "parse_requirements",
+    "parse_target",
+    "read_lock",
+    "sync",
+    "verify",
 ]
 
 import importlib
@@ -33,18 +43,33 @@ _LAZY = {
     "parse_requirements": "reqlock.requirements",
     "parse_requirement_strings": "reqlock.requirements",
     "Target": "reqlock.targets",
+    "parse_target": "reqlock.targets",
+    "verify": "reqlock.verify",
+    "Report": "reqlock.verify",
+    "Problem": "reqlock.verify",
+    "VerifyError": "reqlock.verify",
+    "sync": "reqlock.sync",
+    "SyncResult": "reqlock.sync",
+    "export_requirements": "reqlock.export",
+    "inventory": "reqlock.inventory",
+    "read_lock": "reqlock.lockread",
 }
 
 if TYPE_CHECKING:
     from reqlock.api import LockResult, lock
     from reqlock.errors import ReqlockError
+    from reqlock.export import export_requirements
+    from reqlock.inventory import inventory
+    from reqlock.lockread import read_lock
     from reqlock.requirements import (
         RequirementSet,
         load_requirements,
         parse_requirement_strings,
         parse_requirements,
     )
-    from reqlock.targets import Target
+    from reqlock.sync import SyncResult, sync
+    from reqlock.targets import Target, parse_target
+    from reqlock.verify import Problem, Report, VerifyError, verify
 
 
 def __getattr__(name: str) -> Any:

@@ -191,7 +191,7 @@ def _pooled_transport(max_connections: int, ssl_context: Any) -> httpx.BaseTrans
         verify=ssl_context,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
-        )
+        ),
     )
     pool = getattr(transport, "_pool", None)
     # httpcore keeps its network backend in a private attribute; if a future
@@ -248,7 +248,7 @@ def _caching_backend() -> Any:
 
     import httpcore
 
-    class CachingBackend(httpcore.SyncBackend):  # type: ignore[misc]
+    class CachingBackend(httpcore.SyncBackend):
         def connect_tcp(
             self,
             host: str,

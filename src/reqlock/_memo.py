@@ -166,9 +166,7 @@ def _resolution(item: Mapping[str, Any], target: Target) -> Resolution:
                     if meta["requires_python"] is not None
                     else None
                 ),
-                provides_extras=frozenset(
-                    canonicalize_name(e) for e in meta["provides_extras"]
-                ),
+                provides_extras=frozenset(canonicalize_name(e) for e in meta["provides_extras"]),
             ),
         )
     return Resolution(

@@ -188,7 +188,11 @@ def lock(
                 for label, other in pinned_by
                 for name, version in _selected(other, target).items()
             ]
-            + [(name, spec, "--upgrade-package asks for") for name, spec in upgrades.items() if spec]
+            + [
+                (name, spec, "--upgrade-package asks for")
+                for name, spec in upgrades.items()
+                if spec
+            ]
         )
     from reqlock import _memo
 
@@ -231,7 +235,7 @@ def lock(
 
         resolutions: list[Resolution] = []
         earlier: dict[NormalizedName, Version] = {}
-        for target, keep, target_constraints in zip(targets, kept, constraints):
+        for target, keep, target_constraints in zip(targets, kept, constraints, strict=True):
             preferred = dict(keep)
             # Later targets prefer earlier pins so versions agree where they can.
             for name, version in earlier.items():
@@ -341,8 +345,10 @@ def _selected(lock: Pylock, target: Target) -> dict[NormalizedName, Version]:
     try:
         return {
             package.name: package.version
-            for package, _ in lock.select(environment=dict(target.environment),  # type: ignore[arg-type]
-                                          tags=list(target.tags))
+            for package, _ in lock.select(
+                environment=dict(target.environment),  # type: ignore[arg-type]
+                tags=list(target.tags),
+            )
             if package.version is not None
         }
     except PylockSelectError:
@@ -401,12 +407,7 @@ def _index_urls(
     reqs: RequirementSet,
     env: Mapping[str, str],
 ) -> list[str]:
-    primary = (
-        index_url
-        or reqs.index_url
-        or env.get("REQLOCK_INDEX_URL")
-        or DEFAULT_INDEX_URL
-    )
+    primary = index_url or reqs.index_url or env.get("REQLOCK_INDEX_URL") or DEFAULT_INDEX_URL
     extras = [*extra_index_urls, *reqs.extra_index_urls]
     if not extra_index_urls and not reqs.extra_index_urls:
         extras += env.get("REQLOCK_EXTRA_INDEX_URL", "").split()

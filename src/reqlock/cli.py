@@ -16,11 +16,15 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reqlock import __version__
 from reqlock.errors import ConfigError, ReqlockError
 from reqlock.progress import Reporter
+
+if TYPE_CHECKING:
+    from reqlock.config import ProjectConfig
+    from reqlock.targets import Target
 
 
 class TerminalReporter(Reporter):
@@ -101,42 +105,84 @@ def _add_lock_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="resolve requirements files into a hashed pylock.toml",
         description="Resolve requirements files into a PEP 751 lock file with hashes.",
     )
-    p.add_argument("requirements", nargs="*", metavar="REQUIREMENTS",
-                   help="requirements files (default: requirements.txt)")
-    p.add_argument("-o", "--output", default="pylock.toml",
-                   help="lock file to write (default: pylock.toml; '-' for stdout)")
+    p.add_argument(
+        "requirements",
+        nargs="*",
+        metavar="REQUIREMENTS",
+        help="requirements files (default: requirements.txt)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="pylock.toml",
+        help="lock file to write (default: pylock.toml; '-' for stdout)",
+    )
     p.add_argument("-i", "--index-url", help="base URL of the simple index (default: PyPI)")
-    p.add_argument("--extra-index-url", action="append", default=[], metavar="URL",
-                   help="another index, used for projects the first index lacks")
-    p.add_argument("--pre", action="store_true", default=None,
-                   help="allow pre-releases for every package")
-    p.add_argument("--target", action="append", default=[], metavar="TARGET",
-                   help="platform to lock for, e.g. linux-x86_64-py3.12 (repeatable; "
-                   "default: current)")
-    p.add_argument("--exclude-newer", metavar="TIMESTAMP",
-                   help="ignore files uploaded after this time")
-    p.add_argument("--no-build", action="store_true",
-                   help="never build sdists to learn their dependencies")
-    p.add_argument("--cache-dir", help="cache directory (default: REQLOCK_CACHE_DIR or "
-                   "~/.cache/reqlock)")
+    p.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another index, used for projects the first index lacks",
+    )
+    p.add_argument(
+        "--pre", action="store_true", default=None, help="allow pre-releases for every package"
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="platform to lock for, e.g. linux-x86_64-py3.12 (repeatable; default: current)",
+    )
+    p.add_argument(
+        "--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time"
+    )
+    p.add_argument(
+        "--no-build", action="store_true", help="never build sdists to learn their dependencies"
+    )
+    p.add_argument(
+        "--cache-dir", help="cache directory (default: REQLOCK_CACHE_DIR or ~/.cache/reqlock)"
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument("--refresh", action="store_true",
-                   help="fetch index pages again even when the cached copy is fresh")
-    p.add_argument("--offline", action="store_true",
-                   help="use only the cache; fail when something is missing")
-    p.add_argument("--page-ttl", type=float, default=None, metavar="SECONDS",
-                   help="how long a cached index page counts as fresh (default: 600, or "
-                   "REQLOCK_PAGE_TTL)")
-    p.add_argument("--env", metavar="NAME",
-                   help="lock this deployment environment of pyproject.toml (and the ones "
-                   "before it)")
-    p.add_argument("--upgrade", action="store_true",
-                   help="re-resolve everything instead of keeping the existing lock's pins")
-    p.add_argument("--upgrade-package", action="append", default=[], metavar="NAME[==VER]",
-                   help="let this package move (to VER if given); repeatable")
-    p.add_argument("--check", action="store_true",
-                   help="change nothing; exit 1 naming what changed when a lock is stale or "
-                   "missing, 0 when all locks are current")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fetch index pages again even when the cached copy is fresh",
+    )
+    p.add_argument(
+        "--offline", action="store_true", help="use only the cache; fail when something is missing"
+    )
+    p.add_argument(
+        "--page-ttl",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a cached index page counts as fresh (default: 600, or REQLOCK_PAGE_TTL)",
+    )
+    p.add_argument(
+        "--env",
+        metavar="NAME",
+        help="lock this deployment environment of pyproject.toml (and the ones before it)",
+    )
+    p.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="re-resolve everything instead of keeping the existing lock's pins",
+    )
+    p.add_argument(
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME[==VER]",
+        help="let this package move (to VER if given); repeatable",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 naming what changed when a lock is stale or "
+        "missing, 0 when all locks are current",
+    )
     p.set_defaults(func=_cmd_lock)
 
 
@@ -164,7 +210,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
             "--env needs [tool.reqlock.environments] in pyproject.toml and no requirement files",
             key="--env",
         )
-    options = {
+    options: dict[str, Any] = {
         "index_url": args.index_url or (config.index_url if config else None),
         "extra_index_urls": args.extra_index_url or (config.extra_index_urls if config else ()),
         "pre": args.pre or (config.pre if config else None) or None,
@@ -175,7 +221,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     live = sys.stderr.isatty()
     reporter = TerminalReporter(sys.stderr, live=live)
     started = time.monotonic()
-    common = {
+    common: dict[str, Any] = {
         "cache_dir": args.cache_dir,
         "no_cache": args.no_cache,
         "offline": args.offline,
@@ -191,13 +237,16 @@ def _cmd_lock(args: argparse.Namespace) -> int:
             assert config is not None
             from reqlock.project import lock_environments
 
-            done = lock_environments(
-                config, only=args.env, targets=targets, **options, **common
-            )
+            done = lock_environments(config, only=args.env, targets=targets, **options, **common)
             reporter.finish()
             for item in done:
-                _summary(str(item.environment.lock_path), item.result.package_count,
-                         item.written, item.changes, started)
+                _summary(
+                    str(item.environment.lock_path),
+                    item.result.package_count,
+                    item.written,
+                    item.changes,
+                    started,
+                )
             return 0
         from reqlock.api import lock
         from reqlock.project import read_previous
@@ -211,16 +260,19 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         reporter.finish()
     if args.output == "-":
         sys.stdout.write(result.to_toml())
-        print(f"Locked {result.package_count} packages in "
-              f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(
+            f"Locked {result.package_count} packages in {time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
         return 0
     written = result.write(args.output)
     _summary(args.output, result.package_count, written, result.changes(previous), started)
     return 0
 
 
-def _summary(path: str, count: int, written: bool, changes: Sequence[object],
-             started: float) -> None:
+def _summary(
+    path: str, count: int, written: bool, changes: Sequence[object], started: float
+) -> None:
     elapsed = time.monotonic() - started
     if written:
         print(f"Locked {count} packages into {path} in {elapsed:.1f} s", file=sys.stderr)
@@ -232,19 +284,18 @@ def _summary(path: str, count: int, written: bool, changes: Sequence[object],
 
 def _check(
     args: argparse.Namespace,
-    config: object,
-    targets: object,
-    options: dict[str, object],
+    config: ProjectConfig | None,
+    targets: Sequence[Target] | None,
+    options: dict[str, Any],
     project_mode: bool,
 ) -> int:
     from pathlib import Path
 
-    from reqlock.config import ProjectConfig
     from reqlock.project import Staleness, check_environments, check_file
 
     found: list[Staleness]
     if project_mode:
-        assert isinstance(config, ProjectConfig)
+        assert config is not None
         found = check_environments(config, only=args.env, targets=targets, **options)
     else:
         from reqlock.api import inputs_fingerprint
@@ -252,7 +303,7 @@ def _check(
         if args.output == "-":
             raise ConfigError("--check needs a lock file, not stdout", key="--output")
         current = inputs_fingerprint(
-            args.requirements or ["requirements.txt"], targets=targets, **options  # type: ignore[arg-type]
+            args.requirements or ["requirements.txt"], targets=targets, **options
         )
         found = [check_file(Path(args.output), current)]
     stale = [f for f in found if not f.current]

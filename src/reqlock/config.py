@@ -38,7 +38,7 @@ from reqlock.targets import Target, current, parse_target, target_from_config
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 _ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _KNOWN_KEYS = {"targets", "environments", "custom-targets", "index-url", "extra-index-urls", "pre"}
@@ -176,16 +176,15 @@ def _environments(value: Any, root: Path, prefix: str) -> tuple[Environment, ...
                 key=f"{key}.{name}",
                 hint="use letters, digits, '-' and '_' (it becomes pylock.<name>.toml)",
             )
-        if isinstance(files, str):
-            files = [files]
-        if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        paths = [files] if isinstance(files, str) else files
+        if not isinstance(paths, list) or not paths or not all(isinstance(f, str) for f in paths):
             raise ConfigError(
                 "must be a non-empty list of requirement file paths", key=f"{key}.{name}"
             )
         envs.append(
             Environment(
                 name=name,
-                requirements=tuple(root / f for f in files),
+                requirements=tuple(root / f for f in paths),
                 lock_path=root / f"pylock.{name}.toml",
             )
         )

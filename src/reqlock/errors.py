@@ -22,6 +22,7 @@ __all__ = [
     "TargetError",
 ]
 
+
 class ReqlockError(Exception):
     """Base class of every error reqlock raises on purpose.
 
@@ -92,7 +93,11 @@ class MetadataError(ReqlockError):
     """The metadata of a distribution could not be obtained or is invalid."""
 
     def __init__(
-        self, message: str, *, package: str, version: str | None = None,
+        self,
+        message: str,
+        *,
+        package: str,
+        version: str | None = None,
         hint: str | None = None,
     ) -> None:
         self.package = package
@@ -126,4 +131,3 @@ class InventoryError(ReqlockError):
 
 class SyncError(ReqlockError):
     """Making an environment equal to its lock failed part way."""
-

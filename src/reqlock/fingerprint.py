@@ -44,10 +44,7 @@ def fingerprint(
     result = {
         "requirements": _digest([lines, sorted(extra_requirements)]),
         "targets": _digest(
-            [
-                [t.name, sorted(t.environment.items()), [str(tag) for tag in t.tags]]
-                for t in targets
-            ]
+            [[t.name, sorted(t.environment.items()), [str(tag) for tag in t.tags]] for t in targets]
         ),
         "indexes": _digest([redact_url(u) for u in index_urls]),
         "options": _digest(

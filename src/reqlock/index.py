@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_INDEX_URL", "Index"]
 
+import contextlib
 import hashlib
 import re
 import sys
@@ -170,10 +171,8 @@ class Index:
                 once = _Once(fn)
                 table[key] = once
                 if not self._closed:
-                    try:
+                    with contextlib.suppress(RuntimeError):  # pool shut down meanwhile
                         self._pool.submit(once.run)
-                    except RuntimeError:  # pool shut down meanwhile
-                        pass
         return once
 
     # -- project pages -------------------------------------------------------
@@ -244,30 +243,33 @@ class Index:
             max_bytes=_MAX_PAGE_BYTES,
             package=name,
         )
-        common = {
-            "url": public,
-            "fetched": time.time(),
-            "max_age": _max_age(resp.headers),
-        }
+        now = time.time()
+        max_age = _max_age(resp.headers)
         if resp.status == 404:
-            entry = CachedPage(content_type="", body=b"", missing=True, **common)
+            entry = CachedPage(
+                url=public, fetched=now, max_age=max_age, content_type="", body=b"", missing=True
+            )
         elif resp.status == 304 and cached is not None:
             entry = CachedPage(
+                url=public,
+                fetched=now,
+                max_age=max_age,
                 content_type=cached.content_type,
                 body=cached.body,
                 etag=resp.headers.get("etag", cached.etag),
                 last_modified=resp.headers.get("last-modified", cached.last_modified),
                 final_url=cached.final_url,
-                **common,
             )
         else:
             entry = CachedPage(
+                url=public,
+                fetched=now,
+                max_age=max_age,
                 content_type=resp.headers.get("content-type", ""),
                 body=resp.content,
                 etag=resp.headers.get("etag"),
                 last_modified=resp.headers.get("last-modified"),
                 final_url=redact_url(resp.url),
-                **common,
             )
         # Parse before caching: a malformed page must not be kept.
         page = self._parse(entry, name, index_public)
@@ -293,7 +295,7 @@ class Index:
         for index_url in self.index_urls:
             public = redact_url(index_url)
             if public != index_url and url.startswith(public):
-                return index_url + url[len(public):]
+                return index_url + url[len(public) :]
         return url
 
     # -- metadata ------------------------------------------------------------
@@ -319,10 +321,8 @@ class Index:
         def run(value: _T) -> None:
             if self._closed:
                 return
-            try:
+            with contextlib.suppress(ReqlockError):
                 callback(value)
-            except ReqlockError:
-                pass
 
         return run
 
@@ -401,10 +401,8 @@ class Index:
 
     def _submit_once(self, once: _Once[Any]) -> None:
         if not self._closed:
-            try:
+            with contextlib.suppress(RuntimeError):  # pool shut down meanwhile
                 self._pool.submit(once.run)
-            except RuntimeError:  # pool shut down meanwhile
-                pass
 
     def _metadata_file(self, name: str, version: str, dist: DistFile) -> bytes | None:
         """The PEP 658 metadata file of ``dist`` (hash-checked when advertised), or
@@ -445,13 +443,16 @@ class Index:
             self._check_hash(dist, whole.content, name)
             if self._cache is not None and dist.sha256:
                 self._cache.put_blob("dist", dist.sha256, whole.content)
-            return wheel_metadata(whole.content, filename=dist.filename, package=name,
-                                  version=version)
+            return wheel_metadata(
+                whole.content, filename=dist.filename, package=name, version=version
+            )
         except (RangeNotSupported, BadZip):
             if not fallback:
                 raise _NoRanges from None
         return wheel_metadata(
-            self.download(dist, package=name), filename=dist.filename, package=name,
+            self.download(dist, package=name),
+            filename=dist.filename,
+            package=name,
             version=version,
         )
 
@@ -516,8 +517,9 @@ class Index:
         resp = self._http.get(dist.url, package=package)
         self._check_hash(dist, resp.content, package)
         if self._cache is not None:
-            self._cache.put_blob("dist", dist.sha256 or hashlib.sha256(resp.content).hexdigest(),
-                                 resp.content)
+            self._cache.put_blob(
+                "dist", dist.sha256 or hashlib.sha256(resp.content).hexdigest(), resp.content
+            )
         return resp.content
 
     def sha256(self, dist: DistFile, *, package: str) -> str:
@@ -534,8 +536,7 @@ class Index:
         for alg, expected in dist.hashes.items():
             if hashlib.new(alg, data).hexdigest() != expected:
                 raise IndexFetchError(
-                    f"{package}: {dist.filename} does not match the {alg} the index gives "
-                    "for it",
+                    f"{package}: {dist.filename} does not match the {alg} the index gives for it",
                     url=dist.public_url,
                     package=package,
                     hint="the index or a proxy serves altered files; do not use it",

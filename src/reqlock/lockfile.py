@@ -70,9 +70,7 @@ def build_pylock(
             users.setdefault((pin.name, pin.version), []).append((resolution.target, pin))
     packages: list[Package] = []
     for (name, version), entries in sorted(users.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        packages.append(
-            _package(name, version, entries, all_targets=targets, sha256_of=sha256_of)
-        )
+        packages.append(_package(name, version, entries, all_targets=targets, sha256_of=sha256_of))
     lowest = min(Version(t.environment["python_version"]) for t in targets)
     lock = Pylock(
         lock_version=Version("1.0"),
@@ -122,8 +120,9 @@ def _package(
     )
 
 
-def _file_fields(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]
-                 ) -> dict[str, Any]:
+def _file_fields(
+    dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]
+) -> dict[str, Any]:
     url = redact_url(dist.url)
     return {
         # The name is only needed when the URL does not end in it.
@@ -135,13 +134,11 @@ def _file_fields(dist: DistFile, package: str, sha256_of: Callable[[DistFile, st
     }
 
 
-def _sdist(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]
-           ) -> PackageSdist:
+def _sdist(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]) -> PackageSdist:
     return PackageSdist(**_file_fields(dist, package, sha256_of))
 
 
-def _wheel(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]
-           ) -> PackageWheel:
+def _wheel(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]) -> PackageWheel:
     return PackageWheel(**_file_fields(dist, package, sha256_of))
 
 
@@ -186,8 +183,15 @@ def to_toml(lock: Pylock) -> str:
     """The lock as TOML text: same lock, same bytes, on any machine."""
     data = lock_to_dict(lock)
     ordered: dict[str, Any] = {}
-    for key in ("lock-version", "environments", "requires-python", "extras",
-                "dependency-groups", "default-groups", "created-by"):
+    for key in (
+        "lock-version",
+        "environments",
+        "requires-python",
+        "extras",
+        "dependency-groups",
+        "default-groups",
+        "created-by",
+    ):
         if key in data:
             ordered[key] = data[key]
     ordered["packages"] = [_order_package(p) for p in data.get("packages", [])]

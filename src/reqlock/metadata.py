@@ -55,7 +55,9 @@ def parse_metadata(data: bytes, *, package: str, version: str) -> DistMetadata:
     )
 
 
-def metadata_from_pip_report(item: Mapping[str, Any], *, package: str, version: str) -> DistMetadata:
+def metadata_from_pip_report(
+    item: Mapping[str, Any], *, package: str, version: str
+) -> DistMetadata:
     """Metadata from one ``install`` entry of ``pip install --report`` JSON."""
     meta = item.get("metadata")
     if not isinstance(meta, Mapping):
@@ -117,7 +119,8 @@ def _from_fields(
         except InvalidSpecifier:
             raise fail(f"Requires-Python {requires_python!r}") from None
     extras = frozenset(
-        canonicalize_name(str(e)) for e in (provides_extra if isinstance(provides_extra, list) else [])
+        canonicalize_name(str(e))
+        for e in (provides_extra if isinstance(provides_extra, list) else [])
     )
     return DistMetadata(
         name=canonicalize_name(name),

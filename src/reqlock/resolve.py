@@ -29,8 +29,8 @@ from reqlock.errors import MetadataError, NoVersionsError, ResolutionError
 from reqlock.index import Index
 from reqlock.metadata import DistMetadata
 from reqlock.progress import Reporter
-from reqlock.resolution import Pin, Resolution
 from reqlock.requirements import RequirementLine, RequirementSet
+from reqlock.resolution import Pin, Resolution
 from reqlock.simple import DistFile, ProjectPage
 from reqlock.targets import Target
 
@@ -117,6 +117,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self,
         index: Index,
         target: Target,
+        *,
         constraints: Mapping[str, list[_Req]],
         user_hashes: Mapping[str, frozenset[str]],
         options: ResolveOptions,
@@ -267,8 +268,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             )
         if meta.requires_python is not None:
             deps.append(
-                _Req(name=_PYTHON, extras=frozenset(), specifier=meta.requires_python,
-                     source=source)
+                _Req(
+                    name=_PYTHON, extras=frozenset(), specifier=meta.requires_python, source=source
+                )
             )
         for req in self.requirements_of(meta, candidate.extras, base=not candidate.extras):
             deps.append(
@@ -296,9 +298,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 if base:
                     yield req
                 continue
-            if base and _marker_true(req.marker, self.env, ""):
-                yield req
-            elif any(_marker_true(req.marker, self.env, e) for e in extras):
+            if (base and _marker_true(req.marker, self.env, "")) or any(
+                _marker_true(req.marker, self.env, e) for e in extras
+            ):
                 yield req
 
     def metadata(self, candidate: _Candidate) -> DistMetadata:
@@ -318,7 +320,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             self._versions[page.name] = found
         return found
 
-    def usable_files(self, page: ProjectPage, version: Version, pinned: bool) -> tuple[DistFile, ...]:
+    def usable_files(
+        self, page: ProjectPage, version: Version, pinned: bool
+    ) -> tuple[DistFile, ...]:
         """Files of a release this target may install; yanked ones only if pinned."""
         files = self.compatible_files(page, version)
         if pinned:
@@ -402,8 +406,10 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         usable = self.usable_files(page, version, pinned=False)
         if usable:
             meta = self.index.metadata_if_known(self.metadata_file(usable))
-            if meta is not None and meta.requires_python is not None and not (
-                meta.requires_python.contains(self.python_version, prereleases=True)
+            if (
+                meta is not None
+                and meta.requires_python is not None
+                and not (meta.requires_python.contains(self.python_version, prereleases=True))
             ):
                 return f"requires Python {meta.requires_python}"
             return None
@@ -412,8 +418,10 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             return "yanked"
         for dist in files:
             spec = _spec(dist.requires_python or "")
-            if spec is not None and dist.requires_python and not spec.contains(
-                self.python_version, prereleases=True
+            if (
+                spec is not None
+                and dist.requires_python
+                and not spec.contains(self.python_version, prereleases=True)
             ):
                 return f"requires Python {dist.requires_python}"
         return f"no file for {self.target.name}"
@@ -532,10 +540,10 @@ def resolve(
     provider = _Provider(
         index,
         target,
-        constraints,
-        {k: frozenset(v) for k, v in user_hashes.items()},
-        options,
-        reporter,
+        constraints=constraints,
+        user_hashes={k: frozenset(v) for k, v in user_hashes.items()},
+        options=options,
+        reporter=reporter,
     )
     root_reqs = [_to_req(line) for line in roots]
     for req in root_reqs:
@@ -580,7 +588,7 @@ def _to_resolution(
             continue
         name = canonicalize_name(cand.name)
         for child_key in result.graph.iter_children(key):
-            child = mapping.get(child_key)
+            child = mapping.get(child_key) if child_key is not None else None
             if child is None or child.name == _PYTHON:
                 continue
             child_name = canonicalize_name(child.name)
@@ -628,8 +636,7 @@ def _explain(
         for c in provider.constraints.get(name, ()):
             lines.append(f"  - {c.source} {c.describe()}")
     pkgs = [n for n in names if n != _PYTHON]
-    if len(causes) == 1 or (len(pkgs) == 1 and all(
-        i.requirement.name == pkgs[0] for i in causes)):
+    if len(causes) == 1 or (len(pkgs) == 1 and all(i.requirement.name == pkgs[0] for i in causes)):
         name = pkgs[0] if pkgs else _PYTHON
         spec = SpecifierSet()
         for info in causes:
@@ -658,7 +665,7 @@ def _available_summary(provider: _Provider, name: str, spec: SpecifierSet) -> st
     if not versions:
         return f"none: {page.index} has no project named {name} (check the spelling)"
     usable = [v for v in versions if provider.usable_files(page, v, pinned=False)]
-    parts = []
+    parts: list[str] = []
     for version in versions:
         if not spec.contains(version, prereleases=True) or len(parts) >= 5:
             continue

@@ -154,7 +154,7 @@ def parse_project_page(
     body: bytes, *, content_type: str, page_url: str, name: NormalizedName, index: str
 ) -> ProjectPage:
     """Parse a project page in whichever format the server sent."""
-    media = content_type.split(";")[0].strip().lower()
+    media = content_type.split(";", maxsplit=1)[0].strip().lower()
     grouped: dict[str, list[Any]] = {}
     convert: Callable[[Any], DistFile] | None = None
     names: dict[str, bool] = {}
@@ -379,4 +379,3 @@ def _parse_html(body: bytes, page_url: str, index: str) -> list[DistFile]:
             )
         )
     return files
-

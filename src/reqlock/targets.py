@@ -209,7 +209,8 @@ def parse_target(spec: str, *, key: str = "--target") -> Target:
             if text.startswith(platform_name):
                 raise TargetError(
                     f"target {spec!r} names no Python version",
-                    key=key, hint=f"write e.g. {platform_name}-py3.12; {_VALID_FORMS}",
+                    key=key,
+                    hint=f"write e.g. {platform_name}-py3.12; {_VALID_FORMS}",
                 )
         raise TargetError(f"unknown target {spec!r}", key=key, hint=_suggest(text))
     platform_name = match["platform"]
@@ -217,13 +218,15 @@ def parse_target(spec: str, *, key: str = "--target") -> Target:
     if platform is None:
         raise TargetError(
             f"unknown platform {platform_name!r} in target {spec!r}",
-            key=key, hint=_suggest(platform_name),
+            key=key,
+            hint=_suggest(platform_name),
         )
     major, minor, patch = _parse_python(match["version"], key=key, what=f"target {spec!r}")
     if patch is not None:
         raise TargetError(
             f"target {spec!r} names a patch release; presets take X.Y only",
-            key=key, hint=f"write {platform_name}-py{major}.{minor}; {_VALID_FORMS}",
+            key=key,
+            hint=f"write {platform_name}-py{major}.{minor}; {_VALID_FORMS}",
         )
     return _make_target(
         name=f"{platform_name}-py{major}.{minor}",
@@ -257,9 +260,7 @@ def target_from_config(name: str, table: Mapping[str, Any], *, key: str) -> Targ
     if not isinstance(name, str) or not name.strip():
         raise TargetError("a target needs a non-empty name", key=key)
     if not isinstance(table, Mapping):
-        raise TargetError(
-            f"expected a table, got {_type(table)}", key=key, hint=_CONFIG_FORM
-        )
+        raise TargetError(f"expected a table, got {_type(table)}", key=key, hint=_CONFIG_FORM)
     unknown = sorted(set(table) - {"python", "implementation", "platforms", "environment"})
     if unknown:
         raise TargetError(
@@ -269,7 +270,8 @@ def target_from_config(name: str, table: Mapping[str, Any], *, key: str) -> Targ
     if not isinstance(implementation, str) or implementation.lower() != "cpython":
         raise TargetError(
             f"unsupported implementation {implementation!r}",
-            key=f"{key}.implementation", hint='only "cpython" is supported',
+            key=f"{key}.implementation",
+            hint='only "cpython" is supported',
         )
     if "python" not in table:
         raise TargetError("missing key 'python'", key=key, hint=_CONFIG_FORM)
@@ -277,7 +279,8 @@ def target_from_config(name: str, table: Mapping[str, Any], *, key: str) -> Targ
     if not isinstance(python, str):
         raise TargetError(
             f"expected a string, got {_type(python)}",
-            key=f"{key}.python", hint='quote the version: python = "3.12" (3.10 is not 3.1)',
+            key=f"{key}.python",
+            hint='quote the version: python = "3.12" (3.10 is not 3.1)',
         )
     major, minor, patch = _parse_python(python.strip(), key=f"{key}.python", what="python")
     full_version = f"{major}.{minor}.{0 if patch is None else patch}"
@@ -295,20 +298,25 @@ def target_from_config(name: str, table: Mapping[str, Any], *, key: str) -> Targ
             raise TargetError(
                 f"{variable} = {environment[variable]!r} contradicts python = {python!r}"
                 " and implementation = 'cpython'",
-                key=f"{key}.environment.{variable}", hint=f"remove it or set {value!r}",
+                key=f"{key}.environment.{variable}",
+                hint=f"remove it or set {value!r}",
             )
     for variable in ("python_full_version", "implementation_version"):
         given = environment.get(variable)
         if given is not None and not given.startswith(f"{major}.{minor}."):
             raise TargetError(
                 f"{variable} = {given!r} is not a {major}.{minor} release",
-                key=f"{key}.environment.{variable}", hint=f'e.g. "{full_version}"',
+                key=f"{key}.environment.{variable}",
+                hint=f'e.g. "{full_version}"',
             )
     environment.setdefault("python_full_version", full_version)
     environment.setdefault("implementation_version", environment["python_full_version"])
     return _make_target(
-        name=name, python=(major, minor), full_version=environment["python_full_version"],
-        environment=environment, platforms=platforms,
+        name=name,
+        python=(major, minor),
+        full_version=environment["python_full_version"],
+        environment=environment,
+        platforms=platforms,
     )
 
 
@@ -369,7 +377,8 @@ def _parse_python(text: str, *, key: str, what: str) -> tuple[int, int, int | No
     if match is None:
         raise TargetError(
             f"{what}: malformed Python version {text!r}",
-            key=key, hint=f"write X.Y, e.g. 3.12; {_VALID_FORMS}",
+            key=key,
+            hint=f"write X.Y, e.g. 3.12; {_VALID_FORMS}",
         )
     major, minor = int(match["major"]), int(match["minor"])
     if major != 3 or (major, minor) < MIN_PYTHON:
@@ -409,14 +418,16 @@ def _config_platforms(value: object, *, key: str) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
         raise TargetError(
             f"expected a non-empty list of platform tags, got {_type(value)}",
-            key=key, hint='e.g. platforms = ["manylinux_2_28_x86_64"]',
+            key=key,
+            hint='e.g. platforms = ["manylinux_2_28_x86_64"]',
         )
     seen: dict[str, None] = {}
     for item in value:
         if not isinstance(item, str) or not _PLATFORM_TAG.fullmatch(item):
             raise TargetError(
                 f"{item!r} is not a platform tag",
-                key=key, hint="platform tags are lower case, e.g. manylinux_2_28_x86_64,"
+                key=key,
+                hint="platform tags are lower case, e.g. manylinux_2_28_x86_64,"
                 " musllinux_1_2_aarch64, macosx_11_0_arm64, win_amd64",
             )
         if item == "any":
@@ -435,7 +446,8 @@ def _implied_platforms(tag: str, *, key: str) -> Iterator[str]:
     elif match := _MANYLINUX_TAG.fullmatch(tag):
         if int(match[1]) != 2:
             raise TargetError(
-                f"{tag!r}: only glibc 2 manylinux tags are known", key=key,
+                f"{tag!r}: only glibc 2 manylinux tags are known",
+                key=key,
                 hint="use manylinux_2_Y_ARCH",
             )
         yield from _manylinux(match[3], (2, int(match[2])))
@@ -476,42 +488,43 @@ def _platform_facts(tag: str) -> tuple[dict[str, str] | None, str | None]:
     return None, None
 
 
-def _config_environment(
-    value: object, platforms: tuple[str, ...], *, key: str
-) -> dict[str, str]:
+def _config_environment(value: object, platforms: tuple[str, ...], *, key: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise TargetError(
             f"expected a table of marker variables, got {_type(value)}",
-            key=key, hint='e.g. environment = { sys_platform = "linux" }',
+            key=key,
+            hint='e.g. environment = { sys_platform = "linux" }',
         )
     given: dict[str, str] = {}
     for variable, setting in value.items():
         if variable not in _MARKER_VARIABLES:
             raise TargetError(
                 f"{variable!r} is not a marker variable",
-                key=key, hint="marker variables are " + ", ".join(_MARKER_VARIABLES),
+                key=key,
+                hint="marker variables are " + ", ".join(_MARKER_VARIABLES),
             )
         if not isinstance(setting, str):
-            raise TargetError(
-                f"expected a string, got {_type(setting)}", key=f"{key}.{variable}"
-            )
+            raise TargetError(f"expected a string, got {_type(setting)}", key=f"{key}.{variable}")
         given[variable] = setting
     derived = _derived_environment(platforms)
     if derived and given.get("sys_platform", derived["sys_platform"]) != derived["sys_platform"]:
         raise TargetError(
             f"sys_platform = {given['sys_platform']!r} contradicts the platform tags,"
             f" which are for {derived['sys_platform']!r}",
-            key=f"{key}.sys_platform", hint="fix the tags or remove sys_platform",
+            key=f"{key}.sys_platform",
+            hint="fix the tags or remove sys_platform",
         )
     environment = {**derived, **given}
     missing = [
-        v for v in ("sys_platform", "platform_system", "os_name", "platform_machine")
+        v
+        for v in ("sys_platform", "platform_system", "os_name", "platform_machine")
         if v not in environment
     ]
     if missing:
         raise TargetError(
             f"cannot derive {', '.join(missing)} from the platform tags",
-            key=key, hint=f"give {', '.join(missing)} in environment = {{ ... }}",
+            key=key,
+            hint=f"give {', '.join(missing)} in environment = {{ ... }}",
         )
     return environment
 
