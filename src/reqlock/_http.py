@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reqlock import __version__
+from reqlock.auth import Credentials, IndexPolicy
 from reqlock.errors import IndexFetchError
 
 if TYPE_CHECKING:
@@ -62,8 +63,14 @@ class HttpClient:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.25,
+        credentials: Credentials | None = None,
+        policy: IndexPolicy | None = None,
     ) -> None:
         self._transport = transport
+        self._credentials = credentials or Credentials()
+        # Without a policy (an embedding that set up its own transport) every URL
+        # goes; reqlock.lock always passes one.
+        self._policy = policy or IndexPolicy(allow_all=True)
         self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
@@ -102,6 +109,11 @@ class HttpClient:
             self._clients.append(client)
         return client
 
+    def add_credentials(self, credentials: Credentials) -> None:
+        """Use these credentials too (for their origins)."""
+        merged = {**credentials.by_origin, **self._credentials.by_origin}
+        self._credentials = Credentials(by_origin=merged)
+
     def _ssl_context(self) -> Any:
         # Loading the CA bundle takes ~20 ms; every client would do it again.
         with self._lock:
@@ -137,12 +149,24 @@ class HttpClient:
         """
         import httpx
 
+        if not self._policy.allows(url):
+            raise IndexFetchError(
+                f"refusing to fetch {redact_url(url)}: plain http to a host not allowed",
+                url=redact_url(url),
+                package=package,
+                hint="the index links to an insecure URL; allow the host with "
+                "--allow-insecure-host only if you trust the network",
+            )
+        creds = self._credentials.for_url(url)
+        auth = httpx.BasicAuth(*creds) if creds else None
         client = self._get_client()
         attempt = 0
         while True:
             delay = self._backoff * (2**attempt)
             try:
-                with client.stream("GET", url, headers=dict(headers or {})) as resp:
+                with client.stream(
+                    "GET", url, headers=dict(headers or {}), auth=auth or httpx.USE_CLIENT_DEFAULT
+                ) as resp:
                     status = resp.status_code
                     if status in ok_statuses:
                         body = _read_limited(resp, max_bytes, url, package)

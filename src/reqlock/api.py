@@ -7,7 +7,7 @@ __all__ = ["Change", "LockResult", "inputs_fingerprint", "lock", "stored_fingerp
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock._http import HttpClient
+from reqlock.auth import Credentials, IndexPolicy, check_index_url, split_credentials
 from reqlock.cache import Cache, default_cache_dir
 from reqlock.errors import ConfigError
 from reqlock.index import DEFAULT_INDEX_URL, Index
@@ -129,6 +130,8 @@ def lock(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     pinned_by: Sequence[tuple[str, Pylock]] = (),
+    allow_insecure_hosts: Sequence[str] = (),
+    index_strategy: str = "first-index",
     cache_dir: str | os.PathLike[str] | None = None,
     no_cache: bool = False,
     offline: bool = False,
@@ -154,13 +157,39 @@ def lock(
     earlier deployment environments whose pins constrain this one (``label`` names
     it in errors, e.g. ``"the prod lock (pylock.prod.toml)"``).
 
+    Credentials for private indexes come from the URLs' user info,
+    ``REQLOCK_INDEX_USERNAME``/``REQLOCK_INDEX_PASSWORD`` or netrc, and appear in no
+    output. Plain-http indexes are refused unless their host is loopback or listed in
+    ``allow_insecure_hosts`` (or ``REQLOCK_ALLOW_INSECURE_HOST``). A project is taken
+    from the first index that has it; ``index_strategy="unsafe-best-match"`` mixes
+    the files of every index instead (dependency-confusion risk: opt in knowingly).
+
     Nothing is printed; progress and warnings go to ``reporter``. Raises a
     :class:`~reqlock.errors.ReqlockError` subclass when the job cannot be done.
     """
     env = os.environ if environ is None else environ
     reporter = reporter or Reporter()
+    if exclude_newer is not None and exclude_newer.tzinfo is None:
+        # A time without a zone means UTC, as on the command line.
+        exclude_newer = exclude_newer.replace(tzinfo=timezone.utc)
+    if index_strategy not in ("first-index", "unsafe-best-match"):
+        raise ConfigError(
+            f"unknown index strategy {index_strategy!r}",
+            key="--index-strategy",
+            hint="use first-index (the default) or unsafe-best-match",
+        )
     reqs = _gather(requirements_files, requirements, env)
-    urls = _index_urls(index_url, extra_index_urls, reqs, env)
+    given_urls = _index_urls(index_url, extra_index_urls, reqs, env)
+    urls, credentials = split_credentials(given_urls, env)
+    policy = IndexPolicy(
+        allow_all=transport is not None,
+        insecure_hosts=frozenset(
+            h.lower()
+            for h in (*allow_insecure_hosts, *env.get("REQLOCK_ALLOW_INSECURE_HOST", "").split())
+        ),
+    )
+    for i, url in enumerate(urls):
+        check_index_url(url, policy, key="--index-url" if i == 0 else "--extra-index-url")
     targets = list(targets) if targets else [current()]
     _check_targets(targets)
     upgrades = _parse_upgrades(upgrade_packages)
@@ -220,7 +249,9 @@ def lock(
     warned = len(reporter.warnings)
     with Index(
         urls,
-        http=HttpClient(transport=transport),
+        http=HttpClient(transport=transport, credentials=credentials, policy=policy),
+        build_index_urls=[_with_userinfo(u, credentials) for u in urls],
+        mix_indexes=index_strategy == "unsafe-best-match",
         cache=cache,
         ttl=page_ttl,
         offline=offline,
@@ -314,7 +345,7 @@ def inputs_fingerprint(
 
     env = os.environ if environ is None else environ
     reqs = _gather(requirements_files, requirements, env)
-    urls = _index_urls(index_url, extra_index_urls, reqs, env)
+    urls, _ = split_credentials(_index_urls(index_url, extra_index_urls, reqs, env), env)
     return fingerprint(
         reqs,
         index_urls=urls,
@@ -334,8 +365,12 @@ def stored_fingerprint(lock: Pylock) -> Mapping[str, str] | None:
 
 
 def _stored_digest(lock: Pylock) -> str:
-    stored = stored_fingerprint(lock) or {}
-    return ",".join(f"{k}={stored[k]}" for k in sorted(stored))
+    """What of an earlier environment's lock a later one depends on: its pins
+    (name, version and marker of every package), not merely its inputs, so that an
+    earlier lock re-resolved with --upgrade makes the later ones stale."""
+    return ";".join(
+        sorted(f"{p.name}=={p.version}@{p.marker}" for p in lock.packages)
+    )
 
 
 def _selected(lock: Pylock, target: Target) -> dict[NormalizedName, Version]:
@@ -356,19 +391,41 @@ def _selected(lock: Pylock, target: Target) -> dict[NormalizedName, Version]:
 
 
 def _parse_upgrades(values: Sequence[str]) -> dict[NormalizedName, SpecifierSet | None]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     result: dict[NormalizedName, SpecifierSet | None] = {}
     for value in values:
-        name, sep, version = value.partition("==")
         try:
-            spec = SpecifierSet(f"=={version.strip()}") if sep else None
-            if not name.strip() or (sep and not version.strip()):
-                raise ValueError(value)
-        except ValueError:
+            req = Requirement(value)
+        except InvalidRequirement:
+            req = None
+        specs = list(req.specifier) if req is not None else []
+        if (
+            req is None
+            or req.extras
+            or req.url
+            or req.marker
+            or len(specs) > 1
+            or (specs and specs[0].operator != "==")
+        ):
             raise ConfigError(
-                f"{value!r} is not NAME or NAME==VERSION", key="--upgrade-package"
-            ) from None
-        result[canonicalize_name(name.strip())] = spec
+                f"{value!r} is not NAME or NAME==VERSION",
+                key="--upgrade-package",
+                hint="name one package, optionally with the exact version to move to",
+            )
+        result[canonicalize_name(req.name)] = req.specifier if specs else None
     return result
+
+
+def _with_userinfo(url: str, credentials: Credentials) -> str:
+    creds = credentials.for_url(url)
+    if creds is None:
+        return url
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(url)
+    userinfo = quote(creds[0], safe="") + (":" + quote(creds[1], safe="") if creds[1] else "")
+    return parts._replace(netloc=f"{userinfo}@{parts.netloc}").geturl()
 
 
 def _check_targets(targets: Sequence[Target]) -> None:

@@ -114,7 +114,7 @@ def _add_lock_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "-o",
         "--output",
-        default="pylock.toml",
+        default=None,
         help="lock file to write (default: pylock.toml; '-' for stdout)",
     )
     p.add_argument("-i", "--index-url", help="base URL of the simple index (default: PyPI)")
@@ -205,6 +205,15 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     config = load_config(Path("pyproject.toml"))
     targets = [parse_target(t) for t in args.target] or (config.targets if config else None)
     project_mode = not args.requirements and config is not None and bool(config.environments)
+    if project_mode and args.output is not None:
+        raise ConfigError(
+            "-o cannot be used with [tool.reqlock.environments]: each environment is written "
+            "to pylock.<env>.toml",
+            key="--output",
+            hint="name requirement files to lock a single file instead",
+        )
+    if args.output is None:
+        args.output = "pylock.toml"
     if args.env and not project_mode:
         raise ConfigError(
             "--env needs [tool.reqlock.environments] in pyproject.toml and no requirement files",
@@ -253,7 +262,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
 
         files = args.requirements or ["requirements.txt"]
         previous = None
-        if args.output != "-" and not args.upgrade:
+        if args.output != "-":
             previous = read_previous(Path(args.output))
         result = lock(files, targets=targets, previous=previous, **options, **common)
     finally:
@@ -261,7 +270,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(result.to_toml())
         print(
-            f"Locked {result.package_count} packages in {time.monotonic() - started:.1f} s",
+            f"Locked {_packages(result.package_count)} in {time.monotonic() - started:.1f} s",
             file=sys.stderr,
         )
         return 0
@@ -270,14 +279,18 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _packages(count: int) -> str:
+    return f"{count} package" if count == 1 else f"{count} packages"
+
+
 def _summary(
     path: str, count: int, written: bool, changes: Sequence[object], started: float
 ) -> None:
     elapsed = time.monotonic() - started
     if written:
-        print(f"Locked {count} packages into {path} in {elapsed:.1f} s", file=sys.stderr)
+        print(f"Locked {_packages(count)} into {path} in {elapsed:.1f} s", file=sys.stderr)
     else:
-        print(f"{path} is up to date ({count} packages, {elapsed:.1f} s)", file=sys.stderr)
+        print(f"{path} is up to date ({_packages(count)}, {elapsed:.1f} s)", file=sys.stderr)
     for change in changes:
         print(f"  {change}", file=sys.stderr)
 

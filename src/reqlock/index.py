@@ -27,6 +27,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from reqlock import _build
 from reqlock._http import HttpClient, Response, redact_url
 from reqlock._rangezip import BadZip, RangeNotSupported, read_member
+from reqlock.auth import split_credentials
 from reqlock.cache import Cache, CachedPage
 from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
 from reqlock.metadata import (
@@ -39,7 +40,7 @@ from reqlock.metadata import (
     wheel_metadata,
 )
 from reqlock.progress import Reporter
-from reqlock.simple import PAGE_ACCEPT, DistFile, ProjectPage, parse_project_page
+from reqlock.simple import PAGE_ACCEPT, DistFile, ProjectPage, merge_pages, parse_project_page
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 
@@ -125,11 +126,19 @@ class Index:
         max_workers: int = 32,
         reporter: Reporter | None = None,
         build_python: str = sys.executable,
+        build_index_urls: Sequence[str] | None = None,
+        mix_indexes: bool = False,
         hedge_after: float | None = 0.02,
     ) -> None:
-        urls = list(index_urls) or [DEFAULT_INDEX_URL]
-        self.index_urls = [u if u.endswith("/") else u + "/" for u in urls]
+        given = [
+            u if u.endswith("/") else u + "/" for u in (list(index_urls) or [DEFAULT_INDEX_URL])
+        ]
+        # Credentials never travel inside URLs past this point: the HTTP client
+        # attaches them by origin.
+        public, credentials = split_credentials(given, {})
+        self.index_urls = public
         self._http = http or HttpClient()
+        self._http.add_credentials(credentials)
         self._cache = cache
         self._ttl = ttl
         self._offline = offline
@@ -137,6 +146,10 @@ class Index:
         self._allow_build = allow_build
         self._reporter = reporter or Reporter()
         self._build_python = build_python
+        # Index URLs for pip's build environments; unlike ``index_urls`` they may
+        # carry credentials (pip gets them through its environment, never argv).
+        self._build_index_urls = list(build_index_urls or given)
+        self._mix_indexes = mix_indexes
         self._hedge_after = hedge_after
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reqlock")
         self._lock = threading.Lock()
@@ -205,6 +218,15 @@ class Index:
             }
 
     def _load_project(self, name: NormalizedName) -> ProjectPage:
+        if self._mix_indexes:
+            found = [
+                page
+                for page in (self._load_page(url, name) for url in self.index_urls)
+                if page is not None
+            ]
+            self._reporter.fetched_page(name)
+            if found:
+                return merge_pages(found)
         for index_url in self.index_urls:
             page = self._load_page(index_url, name)
             if page is not None:
@@ -284,19 +306,11 @@ class Index:
             self._pages_of.setdefault(name, []).append(entry.url)
         if entry.missing:
             return None
-        # Relative file links resolve against the address the page came from, with
-        # the index's credentials put back when it is on the index's own host.
-        base = self._with_auth(entry.final_url or entry.url)
+        # Relative file links resolve against the address the page came from.
+        base = entry.final_url or entry.url
         return parse_project_page(
             entry.body, content_type=entry.content_type, page_url=base, name=name, index=index
         )
-
-    def _with_auth(self, url: str) -> str:
-        for index_url in self.index_urls:
-            public = redact_url(index_url)
-            if public != index_url and url.startswith(public):
-                return index_url + url[len(public) :]
-        return url
 
     # -- metadata ------------------------------------------------------------
 
@@ -491,7 +505,7 @@ class Index:
                 path,
                 package=name,
                 version=version,
-                index_urls=self.index_urls,
+                index_urls=self._build_index_urls,
                 python=self._build_python,
             )
         meta = metadata_from_pip_report(item, package=name, version=version)

@@ -113,7 +113,7 @@ def _package(
         version=version,
         marker=marker,
         requires_python=first.metadata.requires_python,
-        index=redact_url(first.index),
+        index=redact_url(first.files[0].index if first.files else first.index),
         dependencies=[{"name": d} for d in deps] or None,
         sdist=_sdist(sdist, name, sha256_of) if sdist else None,
         wheels=[_wheel(w, name, sha256_of) for w in wheels] or None,

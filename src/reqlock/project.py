@@ -81,7 +81,9 @@ def lock_environments(
     done: list[tuple[str, Pylock]] = []
     results: list[EnvironmentLock] = []
     for env in envs:
-        previous = None if upgrade else read_previous(env.lock_path)
+        # Read even with --upgrade: its pins are not kept, but the change summary
+        # compares against it.
+        previous = read_previous(env.lock_path)
         result = lock(
             [os.fspath(p) for p in env.requirements],
             targets=targets or config.targets,

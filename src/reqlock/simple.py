@@ -13,6 +13,7 @@ __all__ = [
     "PAGE_ACCEPT",
     "DistFile",
     "ProjectPage",
+    "merge_pages",
     "parse_project_page",
 ]
 
@@ -148,6 +149,22 @@ class ProjectPage:
     def releases(self) -> dict[Version, tuple[DistFile, ...]]:
         """Every release with its files (converts everything: for tests and tools)."""
         return {v: self.files(v) for v in self.versions()}
+
+
+def merge_pages(pages: Sequence[ProjectPage]) -> ProjectPage:
+    """One page holding the files of several indexes' pages (the opt-in
+    ``unsafe-best-match`` strategy). A file name seen on an earlier index hides the
+    same name on a later one."""
+    grouped: dict[str, list[DistFile]] = {}
+    seen: set[str] = set()
+    for page in pages:
+        for version, texts in page.versions().items():
+            for dist in page.files(version):
+                if dist.filename not in seen:
+                    seen.add(dist.filename)
+                    grouped.setdefault(texts[0], []).append(dist)
+    first = pages[0]
+    return ProjectPage(name=first.name, index=first.index, files_by_version=grouped)
 
 
 def parse_project_page(
