@@ -138,6 +138,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self._crawled: set[str] = set()
         self._crawl_lock = threading.Lock()
         self._yanked_warned: set[tuple[str, Version]] = set()
+        self._depth: dict[str, int] = {}
 
     # resolvelib interface
 
@@ -151,8 +152,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         candidates: Mapping[str, Iterator[_Candidate]],
         information: Mapping[str, Iterator[resolvelib.structs.RequirementInformation]],  # type: ignore[type-arg]
         backtrack_causes: Sequence[resolvelib.structs.RequirementInformation],  # type: ignore[type-arg]
-    ) -> tuple[bool, bool, bool, bool, str]:
-        reqs = [info.requirement for info in information[identifier]]
+    ) -> tuple[bool, bool, bool, bool, int, str]:
+        infos = list(information[identifier])
+        reqs = [info.requirement for info in infos]
         is_python = identifier == _PYTHON
         direct = any(r.url for r in reqs)
         pinned = any(_is_pinned(r.specifier) for r in reqs)
@@ -161,7 +163,15 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             or (info.parent is not None and info.parent.identifier == identifier)
             for info in backtrack_causes
         )
-        return (not is_python, not cause, not direct, not pinned, identifier)
+        # Shallow packages first, then by name: a deterministic order (the result
+        # must not depend on timing) that follows the order in which the crawler
+        # fetches, so the resolver rarely waits for a page or metadata.
+        depth = min(
+            (0 if info.parent is None else self._depth.get(info.parent.identifier, 0) + 1)
+            for info in infos
+        ) if infos else 0
+        self._depth[identifier] = min(depth, self._depth.get(identifier, depth))
+        return (not is_python, not cause, not direct, not pinned, depth, identifier)
 
     def find_matches(
         self,
