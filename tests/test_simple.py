@@ -384,7 +384,7 @@ def test_a_malformed_entry_of_a_release_nobody_asks_for_does_not_fail_parsing() 
     page = parse_json(
         [
             entry("demo-1.0-py3-none-any.whl"),
-            {"filename": "demo-2.0-py3-none-any.whl", "hashes": "nope"},  # no url, bad hashes
+            {**entry("demo-2.0-py3-none-any.whl"), "hashes": {"sha256": 5}},  # bad hash value
         ],
         page_url=SECRET_PAGE_URL,
     )
@@ -398,6 +398,20 @@ def test_a_malformed_entry_of_a_release_nobody_asks_for_does_not_fail_parsing() 
     assert "s3cret" not in str(info.value)
 
 
+def test_an_entry_without_url_or_hashes_fails_the_whole_page() -> None:
+    # Checked at parse time so that such a page is never cached.
+    with pytest.raises(IndexFetchError) as info:
+        parse_json(
+            [
+                entry("demo-1.0-py3-none-any.whl"),
+                {"filename": "demo-2.0-py3-none-any.whl", "hashes": "nope"},
+            ],
+            page_url=SECRET_PAGE_URL,
+        )
+    assert "demo-2.0-py3-none-any.whl" in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
 def test_files_are_converted_once() -> None:
     page = parse_json([entry("demo-1.0.tar.gz")])
     first = page.files(Version("1.0"))
@@ -407,9 +421,7 @@ def test_files_are_converted_once() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("url", None, "no 'url'"),
         ("url", "", "no 'url'"),
-        ("hashes", None, "no valid 'hashes'"),
         ("hashes", {"sha256": 5}, "no valid 'hashes'"),
     ],
 )

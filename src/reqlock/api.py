@@ -249,7 +249,13 @@ def lock(
     warned = len(reporter.warnings)
     with Index(
         urls,
-        http=HttpClient(transport=transport, credentials=credentials, policy=policy),
+        http=HttpClient(
+            transport=transport,
+            credentials=credentials,
+            policy=policy,
+            timeout=_number(env, "REQLOCK_HTTP_TIMEOUT", 30.0),
+            retries=int(_number(env, "REQLOCK_HTTP_RETRIES", 3)),
+        ),
         build_index_urls=[_with_userinfo(u, credentials) for u in urls],
         mix_indexes=index_strategy == "unsafe-best-match",
         cache=cache,
@@ -368,9 +374,7 @@ def _stored_digest(lock: Pylock) -> str:
     """What of an earlier environment's lock a later one depends on: its pins
     (name, version and marker of every package), not merely its inputs, so that an
     earlier lock re-resolved with --upgrade makes the later ones stale."""
-    return ";".join(
-        sorted(f"{p.name}=={p.version}@{p.marker}" for p in lock.packages)
-    )
+    return ";".join(sorted(f"{p.name}=={p.version}@{p.marker}" for p in lock.packages))
 
 
 def _selected(lock: Pylock, target: Target) -> dict[NormalizedName, Version]:
@@ -415,6 +419,19 @@ def _parse_upgrades(values: Sequence[str]) -> dict[NormalizedName, SpecifierSet 
             )
         result[canonicalize_name(req.name)] = req.specifier if specs else None
     return result
+
+
+def _number(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigError(f"{raw!r} is not a non-negative number", key=key)
+    return value
 
 
 def _with_userinfo(url: str, credentials: Credentials) -> str:

@@ -271,6 +271,15 @@ class Index:
             entry = CachedPage(
                 url=public, fetched=now, max_age=max_age, content_type="", body=b"", missing=True
             )
+        elif resp.status == 304 and (cached is None or cached.missing or self._refresh):
+            # Only a conditional request may be answered 304; anything else is a
+            # broken server, not an empty project.
+            raise IndexFetchError(
+                f"{public} answered 304 Not Modified to a request without validators",
+                url=public,
+                package=name,
+                hint="the index or a proxy in front of it is misbehaving; try --refresh later",
+            )
         elif resp.status == 304 and cached is not None:
             entry = CachedPage(
                 url=public,
@@ -406,7 +415,9 @@ class Index:
             if not metadata_file.done():
                 try:
                     return self._wheel_metadata_from_file(name, version, dist, fallback=False)
-                except _NoRanges:
+                except (_NoRanges, ReqlockError):
+                    # The hedge failed; the metadata file may still come (and if
+                    # the wheel itself is broken, the fallback below says so).
                     pass
         data = metadata_file.result()
         if data is not None:

@@ -166,10 +166,14 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         # Shallow packages first, then by name: a deterministic order (the result
         # must not depend on timing) that follows the order in which the crawler
         # fetches, so the resolver rarely waits for a page or metadata.
-        depth = min(
-            (0 if info.parent is None else self._depth.get(info.parent.identifier, 0) + 1)
-            for info in infos
-        ) if infos else 0
+        depth = (
+            min(
+                (0 if info.parent is None else self._depth.get(info.parent.identifier, 0) + 1)
+                for info in infos
+            )
+            if infos
+            else 0
+        )
         self._depth[identifier] = min(depth, self._depth.get(identifier, depth))
         return (not is_python, not cause, not direct, not pinned, depth, identifier)
 
@@ -320,7 +324,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         except MetadataError as exc:
             if "--no-build" in str(exc) or "not in the cache" in str(exc):
                 raise
-            raise ResolutionError(str(exc), hint=exc.hint) from None
+            raise ResolutionError(exc.message, hint=exc.hint) from None
 
     def versions(self, page: ProjectPage) -> list[Version]:
         """Versions of a project, newest first."""

@@ -180,6 +180,10 @@ def parse_project_page(
             filename = entry.get("filename") if isinstance(entry, dict) else None
             if not isinstance(filename, str) or not filename:
                 raise _bad_page(page_url, f"files[{i}] has no valid 'filename'")
+            # Cheap type checks now, so a malformed page is never cached; the rest
+            # of each entry is converted when its release is considered.
+            if not isinstance(entry.get("url"), str) or not isinstance(entry.get("hashes"), dict):
+                raise _bad_page(page_url, f"files[{i}] ({filename}) has no valid 'url' or 'hashes'")
             version = version_from_filename(filename, name, names)
             if version is not None:
                 grouped.setdefault(version, []).append(entry)
