@@ -177,6 +177,30 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self._depth[identifier] = min(depth, self._depth.get(identifier, depth))
         return (not is_python, not cause, not direct, not pinned, depth, identifier)
 
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, _Candidate],
+        candidates: Mapping[str, Iterator[_Candidate]],
+        information: Mapping[str, Iterator[resolvelib.structs.RequirementInformation]],  # type: ignore[type-arg]
+        backtrack_causes: Sequence[resolvelib.structs.RequirementInformation],  # type: ignore[type-arg]
+    ) -> Iterable[str]:
+        # While there is a conflict, work on the packages in it first: pinning
+        # anything else cannot resolve it and only multiplies the backtracking
+        # (as pip does). The Python check is free, so it always goes first.
+        causes: set[str] = set()
+        for info in backtrack_causes:
+            causes.add(info.requirement.identifier)
+            if info.parent is not None:
+                causes.add(info.parent.identifier)
+        found = []
+        for identifier in identifiers:
+            if identifier == _PYTHON:
+                return [identifier]
+            if identifier in causes:
+                found.append(identifier)
+        return found or identifiers
+
     def find_matches(
         self,
         identifier: str,
@@ -254,7 +278,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 version=version,
                 extras=extras,
                 files=files,
-                meta_file=self.metadata_file(files),
+                meta_file=self.metadata_file(files, page, version),
                 index=page.index,
             )
 
@@ -407,11 +431,22 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self._tag_ok[tag_text] = rank
         return rank
 
-    def metadata_file(self, files: Sequence[DistFile]) -> DistFile:
-        """The file whose metadata stands for the release: the best wheel, else an sdist."""
+    def metadata_file(
+        self, files: Sequence[DistFile], page: ProjectPage | None = None,
+        version: Version | None = None,
+    ) -> DistFile:
+        """The file whose metadata stands for the release: the best wheel this target
+        can install; else, when the target would use the sdist, a wheel of the same
+        release built for another platform (as uv does: a release's dependencies are
+        the same in all its files, and markers carry the platform differences), which
+        spares building the sdist; else the sdist."""
         wheels = [f for f in files if f.is_wheel]
         if wheels:
             return min(wheels, key=lambda f: (self.wheel_rank(f) or 0, f.filename))
+        if page is not None and version is not None:
+            others = [f for f in page.files(version) if f.is_wheel and not f.yanked]
+            if others:
+                return min(others, key=lambda f: f.filename)
         return min(files, key=lambda f: f.filename)
 
     def why_unusable(self, page: ProjectPage, version: Version) -> str | None:
@@ -455,7 +490,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             if guess is None:
                 return
             version, files = guess
-            meta_file = self.metadata_file(files)
+            meta_file = self.metadata_file(files, page, version)
 
             def on_metadata(meta: DistMetadata) -> None:
                 for req in self.requirements_of(meta, extras, base=True):
