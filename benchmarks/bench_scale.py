@@ -85,7 +85,9 @@ def _timed(cmd: list[str]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--uv", default=shutil.which("uv") or str(Path(sys.executable).parent / "uv"))
+    parser.add_argument(
+        "--uv", default=shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    )
     parser.add_argument("--index-url", default="https://pypi.org/simple/")
     parser.add_argument("--airflow-timeout", type=float, default=300.0)
     parser.add_argument("--skip-airflow", action="store_true")
@@ -105,17 +107,38 @@ def main() -> int:
             for mode in ("cold", "warm"):
                 out = work / f"out-{len(results)}.toml"
                 env = {**_env(), "REQLOCK_CACHE_DIR": str(cache)}
-                cmd = [args.python, "-m", "reqlock", "lock", source, "-o", str(out),
-                       "-i", args.index_url]
+                cmd = [
+                    args.python,
+                    "-m",
+                    "reqlock",
+                    "lock",
+                    source,
+                    "-o",
+                    str(out),
+                    "-i",
+                    args.index_url,
+                ]
                 results.append(_run(f"reqlock {mode}: {name}", _timed(cmd), env, timeout, out))
                 if not results[-1].ok:
                     break
             if Path(args.uv).exists():
                 out = work / f"out-{len(results)}.txt"
                 env = {**_env(), "UV_CACHE_DIR": str(work / f"uv-{len(results)}")}
-                cmd = [args.uv, "pip", "compile", "-q", "--no-config", "--generate-hashes",
-                       "--python", args.python, "--index-url", args.index_url, source, "-o",
-                       str(out)]
+                cmd = [
+                    args.uv,
+                    "pip",
+                    "compile",
+                    "-q",
+                    "--no-config",
+                    "--generate-hashes",
+                    "--python",
+                    args.python,
+                    "--index-url",
+                    args.index_url,
+                    source,
+                    "-o",
+                    str(out),
+                ]
                 results.append(_run(f"uv cold: {name}", _timed(cmd), env, timeout, out))
     finally:
         shutil.rmtree(work, ignore_errors=True)
