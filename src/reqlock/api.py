@@ -204,6 +204,7 @@ def lock(
         pre=pre_value,
         exclude_newer=exclude_newer,
         layers=[_stored_digest(other) for _, other in pinned_by],
+        index_strategy=index_strategy,
     )
     # What each target must keep (previous pins) and obey (earlier environments).
     kept: list[dict[NormalizedName, Version]] = []
@@ -344,6 +345,7 @@ def inputs_fingerprint(
     pre: bool | None = None,
     exclude_newer: datetime | None = None,
     pinned_by: Sequence[tuple[str, Pylock]] = (),
+    index_strategy: str = "first-index",
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The fingerprint :func:`lock` would store, computed without any network."""
@@ -359,6 +361,7 @@ def inputs_fingerprint(
         pre=reqs.pre if pre is None else pre,
         exclude_newer=exclude_newer,
         layers=[_stored_digest(other) for _, other in pinned_by],
+        index_strategy=index_strategy,
     )
 
 

@@ -161,6 +161,20 @@ def _add_lock_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="how long a cached index page counts as fresh (default: 600, or REQLOCK_PAGE_TTL)",
     )
     p.add_argument(
+        "--allow-insecure-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow this host over plain http (loopback always is); repeatable",
+    )
+    p.add_argument(
+        "--index-strategy",
+        choices=["first-index", "unsafe-best-match"],
+        default="first-index",
+        help="first-index (default): a project comes from the first index that has it; "
+        "unsafe-best-match: mix the files of every index (dependency-confusion risk)",
+    )
+    p.add_argument(
         "--env",
         metavar="NAME",
         help="lock this deployment environment of pyproject.toml (and the ones before it)",
@@ -224,6 +238,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         "extra_index_urls": args.extra_index_url or (config.extra_index_urls if config else ()),
         "pre": args.pre or (config.pre if config else None) or None,
         "exclude_newer": _parse_time(args.exclude_newer) if args.exclude_newer else None,
+        "index_strategy": args.index_strategy,
     }
     if args.check:
         return _check(args, config, targets, options, project_mode)
@@ -240,6 +255,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         "reporter": reporter,
         "upgrade": args.upgrade,
         "upgrade_packages": args.upgrade_package,
+        "allow_insecure_hosts": args.allow_insecure_host,
     }
     try:
         if project_mode:

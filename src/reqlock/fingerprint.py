@@ -35,6 +35,7 @@ def fingerprint(
     exclude_newer: datetime | None,
     extra_requirements: Sequence[str] = (),
     layers: Sequence[str] = (),
+    index_strategy: str = "first-index",
 ) -> dict[str, str]:
     """Digests of the inputs of a lock, by kind."""
     lines = sorted(
@@ -53,6 +54,8 @@ def fingerprint(
                 "only-binary": sorted(reqs.only_binary),
                 "no-binary": sorted(reqs.no_binary),
                 "exclude-newer": exclude_newer.isoformat() if exclude_newer else None,
+                # Only a non-default strategy counts, so existing locks stay current.
+                **({"index-strategy": index_strategy} if index_strategy != "first-index" else {}),
             }
         ),
     }

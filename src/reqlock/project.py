@@ -128,6 +128,7 @@ def check_environments(
             extra_index_urls=options.get("extra_index_urls") or config.extra_index_urls,
             pre=options.get("pre") or config.pre or None,
             exclude_newer=options.get("exclude_newer"),
+            index_strategy=options.get("index_strategy", "first-index"),
             pinned_by=list(done),
         )
         reasons = [_reason(kind) for kind in compare(stored_fingerprint(existing), current)]

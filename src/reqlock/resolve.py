@@ -432,7 +432,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         return rank
 
     def metadata_file(
-        self, files: Sequence[DistFile], page: ProjectPage | None = None,
+        self,
+        files: Sequence[DistFile],
+        page: ProjectPage | None = None,
         version: Version | None = None,
     ) -> DistFile:
         """The file whose metadata stands for the release: the best wheel this target
