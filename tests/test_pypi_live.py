@@ -70,3 +70,71 @@ def test_same_pins_as_pip_lock(corpus: str, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _pins(ours) == _pins(pip_out.read_text())
+
+
+UV_PLATFORMS = {
+    "linux-x86_64-py3.12": ("x86_64-unknown-linux-gnu", "3.12"),
+    "macos-arm64-py3.12": ("aarch64-apple-darwin", "3.12"),
+    "windows-amd64-py3.11": ("x86_64-pc-windows-msvc", "3.11"),
+}
+
+
+def _uv() -> str | None:
+    import shutil
+
+    found = Path(sys.executable).parent / "uv"
+    return str(found) if found.exists() else shutil.which("uv")
+
+
+def test_multi_target_pins_equal_uv_per_platform(tmp_path: Path) -> None:
+    from packaging.utils import canonicalize_name
+
+    from reqlock.targets import parse_target
+
+    source = CORPUS / "web.in"
+    uv = _uv()
+    if not source.exists() or uv is None:
+        pytest.skip("needs ../shared/corpus/web.in and uv (the test extra)")
+    targets = [parse_target(spec) for spec in UV_PLATFORMS]
+    result = lock([source], index_url=PYPI, targets=targets, cache_dir=tmp_path / "cache")
+    model = Pylock.from_dict(tomllib.loads(result.to_toml()))
+    for target in targets:
+        ours = {
+            p.name: str(p.version)
+            for p, _ in model.select(environment=dict(target.environment), tags=list(target.tags))
+        }
+        platform, version = UV_PLATFORMS[target.name]
+        out = tmp_path / f"{target.name}.txt"
+        proc = subprocess.run(
+            [
+                uv,
+                "pip",
+                "compile",
+                "-q",
+                "--no-config",
+                "--no-header",
+                "--no-annotate",
+                "--python-platform",
+                platform,
+                "--python-version",
+                version,
+                "--index-url",
+                PYPI,
+                str(source),
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            env=isolated_pip_env(),
+            check=False,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        theirs = {}
+        for line in out.read_text().splitlines():
+            if "==" in line and not line.startswith((" ", "#")):
+                name, _, pin = line.partition("==")
+                theirs[canonicalize_name(name)] = pin.split(";")[0].strip()
+        assert ours == theirs, target.name
+        assert ("pywin32" in ours) == target.name.startswith("windows")
