@@ -35,7 +35,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 from urllib.parse import unquote, urlsplit
 
 from packaging.pylock import (
@@ -77,18 +77,7 @@ ProblemKind: TypeAlias = Literal[
     "broken-install",
 ]
 
-PROBLEM_KINDS: tuple[ProblemKind, ...] = (
-    "requires-python",
-    "no-locked-file",
-    "missing",
-    "unexpected",
-    "version-mismatch",
-    "direct-url",
-    "file-not-in-lock",
-    "file-modified",
-    "file-missing",
-    "broken-install",
-)
+PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 """Every problem kind, in the order reports list them."""
 
 REPORT_SCHEMA_VERSION = 1
