@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,11 +48,15 @@ def _env() -> dict[str, str]:
 
 def _run(label: str, cmd: list[str], env: dict[str, str], timeout: float, out: Path) -> Outcome:
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A process group of its own, so that a time-out ends the tool and not only the
+    # `time` wrapper in front of it.
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         _, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         return Outcome(label, timeout, 0.0, False, 0, f"gave up after {timeout:.0f} s")
     elapsed = time.monotonic() - started

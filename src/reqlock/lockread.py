@@ -78,11 +78,20 @@ def lock_from_dict(data: Mapping[str, Any], *, path: str) -> Pylock:
         raise LockFileError(exc.message, path=path, key="lock-version") from None
     except PylockValidationError as exc:
         raise LockFileError(
-            f"not a valid PEP 751 lock: {exc.message}", path=path, key=exc.context
+            f"not a valid PEP 751 lock: {_one_line(exc.message)}", path=path, key=exc.context
         ) from None
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         # packaging validates what it knows; anything it trips over is still a bad lock.
-        raise LockFileError(f"not a valid PEP 751 lock: {exc}", path=path) from None
+        raise LockFileError(f"not a valid PEP 751 lock: {_one_line(str(exc))}", path=path) from None
+
+
+def _one_line(message: str) -> str:
+    """packaging's parse errors draw a caret under the bad text on extra lines; keep
+    the reason and the text on one line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) >= 2 and set(lines[-1]) <= {"^", "~", " "}:
+        return f"{lines[0]} (in {lines[1]!r})"
+    return " ".join(lines)
 
 
 def _check_lock_version(data: Mapping[str, Any], path: str) -> None:
