@@ -95,7 +95,7 @@ def read_member(fetch: Fetch, want: Callable[[list[str]], str | None]) -> bytes 
         return None
     method, crc, csize, usize, offset = entries[chosen]
     header = window.get(offset, min(offset + 30, window.total))
-    if header[:4] != _LOCAL_SIG:
+    if len(header) < 30 or header[:4] != _LOCAL_SIG:
         raise BadZip("bad local header")
     nlen, elen = struct.unpack("<HH", header[26:30])
     data_start = offset + 30 + nlen + elen

@@ -222,7 +222,7 @@ class _Pending:
             raise InventoryError(f"{self.python}: failed to run the inventory script: {last}")
         try:
             data = json.loads(out)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.cancel()
             raise InventoryError(
                 f"{self.python}: answered with output that is not JSON (is it a Python "
@@ -390,7 +390,7 @@ def _build_dist(raw: Mapping[str, Any], problems: list[InventoryProblem]) -> Ins
     if text is not None:
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             problems.append(
                 InventoryProblem(
                     package=name, path=path, detail=f"direct_url.json is not JSON: {exc}"
@@ -586,6 +586,36 @@ def _platforms(facts: Mapping[str, Any]) -> list[str]:
     return [generic]
 
 
+_FACT_LIMIT = 1000
+
+
+def _check_fact_sizes(facts: Mapping[str, Any]) -> None:
+    """Refuse implausible version numbers before tags are expanded from them: an
+    interpreter reporting glibc 2.99999999 would otherwise make us build hundreds of
+    millions of tags."""
+    numbers: list[object] = [*(facts.get("version") or ()), facts.get("android_api_level")]
+    for key in ("glibc", "musl"):
+        value = facts.get(key)
+        if isinstance(value, (list, tuple)):
+            numbers.extend(value)
+    for key in ("mac", "ios"):
+        value = facts.get(key)
+        if isinstance(value, Mapping):
+            numbers.extend(str(value.get("release") or "0").split(".")[:2])
+    for number in numbers:
+        if number in (None, ""):
+            continue
+        try:
+            ok = 0 <= int(str(number)) <= _FACT_LIMIT
+        except ValueError:
+            ok = False
+        if not ok:
+            raise InventoryError(
+                f"the interpreter reported an implausible platform version number "
+                f"({str(number)[:20]!r}); is it a real Python interpreter?"
+            )
+
+
 def tags_from_facts(facts: Mapping[str, Any]) -> tuple[Tag, ...]:
     """The wheel tags an interpreter supports, most preferred first.
 
@@ -595,6 +625,7 @@ def tags_from_facts(facts: Mapping[str, Any]) -> tuple[Tag, ...]:
     """
     from packaging.tags import INTERPRETER_SHORT_NAMES, compatible_tags, cpython_tags, generic_tags
 
+    _check_fact_sizes(facts)
     implementation = str(facts["implementation"])
     major, minor = (int(part) for part in facts["version"])
     version = (major, minor)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from reqlock.errors import LockFileError
 
@@ -64,6 +64,8 @@ def parse_lock(text: str, *, path: str) -> Pylock:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LockFileError(f"not valid TOML: {_toml_message(exc, text)}", path=path) from None
+    except ValueError as exc:  # e.g. an integer literal too long to convert
+        raise LockFileError(f"not valid TOML: {exc}", path=path) from None
     except RecursionError:
         raise LockFileError("not valid TOML: nested too deeply", path=path) from None
     return lock_from_dict(data, path=path)
@@ -108,7 +110,7 @@ def _check_lock_version(data: Mapping[str, Any], path: str) -> None:
         )
     try:
         version = Version(raw)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or an integer too long to convert
         raise LockFileError(f"{raw!r} is not a version", path=path, key="lock-version") from None
     if version.major != SUPPORTED_LOCK_MAJOR:
         raise LockFileError(

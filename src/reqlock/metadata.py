@@ -15,8 +15,10 @@ __all__ = [
 ]
 
 import io
+import lzma
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +27,25 @@ from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from reqlock.errors import MetadataError
+
+# Everything a corrupt or hostile archive can make zipfile/tarfile raise: bad
+# structure, corrupt compressed data, unknown compression, encryption, sizes that
+# overflow.
+_ARCHIVE_ERRORS = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -102,7 +120,7 @@ def _from_fields(
         raise fail(f"its Name is {name!r}")
     try:
         parsed_version = Version(str(version_text))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or an integer too long to convert
         raise fail(f"Version {version_text!r} is not PEP 440") from None
     if parsed_version != Version(version):
         raise fail(f"its Version is {version_text}")
@@ -143,7 +161,7 @@ def wheel_metadata(data: bytes, *, filename: str, package: str, version: str) ->
                     version=version,
                 )
             return zf.read(name)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise MetadataError(
             f"{filename} is not a valid wheel: {exc}", package=package, version=version
         ) from None
@@ -175,7 +193,7 @@ def sdist_pkg_info(data: bytes, *, filename: str, package: str, version: str) ->
                     fh = tf.extractfile(member)
                     return fh.read() if fh is not None else None
         return None
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise MetadataError(
             f"{filename} is not a readable sdist: {exc}", package=package, version=version
         ) from None
@@ -190,7 +208,7 @@ def is_static_sdist_metadata(pkg_info: bytes) -> bool:
     raw, _ = parse_email(pkg_info)
     try:
         metadata_version = Version(raw.get("metadata_version") or "0")
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or an integer too long to convert
         return False
     if metadata_version < Version("2.2"):
         return False

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from reqlock._http import redact_url
 from reqlock.errors import IndexFetchError
@@ -117,7 +117,7 @@ class ProjectPage:
             for text in self._raw:
                 try:
                     version = Version(text)
-                except InvalidVersion:
+                except ValueError:  # InvalidVersion, or an integer too long to convert
                     continue
                 # "1.0" and "1.0.0" are one version written two ways.
                 found[version] = (*found.get(version, ()), text)
@@ -264,6 +264,8 @@ def _json_files(body: bytes, page_url: str) -> list[Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _bad_page(page_url, f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise _bad_page(page_url, "invalid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise _bad_page(page_url, "the JSON page is not an object")
     meta = data.get("meta")
@@ -293,10 +295,15 @@ def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> Dist
     upload_time = entry.get("upload-time")
     requires_python = entry.get("requires-python")
     metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
+    try:
+        # urljoin is slow and most indexes give absolute URLs already.
+        url = url if url.startswith(("https://", "http://")) else urljoin(page_url, url)
+        urlsplit(url).port  # noqa: B018 - raises ValueError on a malformed host or port
+    except ValueError as exc:
+        raise _bad_page(page_url, f"the entry of {filename} has an invalid url ({exc})") from None
     return DistFile(
         filename=filename,
-        # urljoin is slow and most indexes give absolute URLs already.
-        url=url if url.startswith(("https://", "http://")) else urljoin(page_url, url),
+        url=url,
         hashes=_known_hashes(hashes),
         requires_python=requires_python if isinstance(requires_python, str) else None,
         yanked=bool(yanked),
@@ -360,14 +367,20 @@ def _parse_html(body: bytes, page_url: str, index: str) -> list[DistFile]:
         parser.close()
     except (AssertionError, ValueError) as exc:  # html.parser's own failures
         raise _bad_page(page_url, f"unparsable HTML ({exc})") from None
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    try:
+        base = urljoin(page_url, parser.base) if parser.base else page_url
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise _bad_page(page_url, f"invalid <base href> ({exc})") from None
     files: list[DistFile] = []
     for attrs, label in parser.anchors:
         href = attrs.get("href")
         if not href:
             continue
-        url = urljoin(base, href)
-        parts = urlsplit(url)
+        try:
+            url = urljoin(base, href)
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise _bad_page(page_url, f"invalid link {href!r} ({exc})") from None
         filename = parts.path.rsplit("/", 1)[-1] or label
         filename = unquote(filename)
         hashes: dict[str, str] = {}

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from packaging.pylock import Pylock
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from reqlock.errors import SyncError
 from reqlock.export import export_requirements
@@ -210,7 +210,7 @@ def plan_sync(report: Report, *, protected: Collection[str] = ()) -> SyncPlan:
 def _older(installed: str | None, locked: str | None) -> bool:
     try:
         return Version(installed or "") < Version(locked or "")
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or an integer too long to convert
         return True
 
 

@@ -440,6 +440,15 @@ def _config_platforms(value: object, *, key: str) -> tuple[str, ...]:
 
 
 def _implied_platforms(tag: str, *, key: str) -> Iterator[str]:
+    for number in re.findall(r"\d+", tag):
+        # Every older tag is implied, so an absurd version (a typo such as
+        # manylinux_2_99999999) would expand to millions of tags.
+        if len(number) > 3:
+            raise TargetError(
+                f"{tag!r}: version number {number[:12]}... is out of range",
+                key=key,
+                hint="platform tags name real OS versions, e.g. manylinux_2_28_x86_64",
+            )
     yield tag
     if match := _LEGACY_TAG.fullmatch(tag):
         yield from _manylinux(match[2], (2, _LEGACY_MINOR[match[1]]))

@@ -51,7 +51,7 @@ from packaging.pylock import (
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from reqlock.errors import ReqlockError
 from reqlock.inventory import (
@@ -656,7 +656,7 @@ def compare(
             continue
         try:
             version = Version(dist.version)
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or an integer too long to convert
             problems.append(
                 Problem(
                     kind="broken-install",
@@ -738,7 +738,7 @@ def _relevant_issues(
         try:
             if package.version is not None and Version(dist.version) != package.version:
                 continue
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or an integer too long to convert
             continue
         wanted.add(dist.path)
         if name in skip:
