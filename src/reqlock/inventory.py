@@ -243,6 +243,8 @@ class _Pending:
             raise InventoryError(
                 f"{self.python}: answered with data reqlock cannot read ({exc})"
             ) from None
+        except InventoryError as exc:
+            raise InventoryError(f"{self.python}: {exc.message}", hint=exc.hint) from None
 
     def cancel(self) -> None:
         for proc in self._procs:
