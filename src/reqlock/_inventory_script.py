@@ -507,7 +507,7 @@ def parse_record(text: str) -> tuple[list[Any], list[str]]:
                 continue
         size = None
         if size_field:
-            if not (size_field.isdigit() and size_field.isascii()):
+            if not (size_field.isdigit() and size_field.isascii() and len(size_field) <= 20):
                 errors.append(f"line {number}: size {size_field[:20]!r} is not a number")
                 continue
             size = int(size_field)

@@ -523,6 +523,9 @@ def _glibc(facts: Mapping[str, Any]) -> tuple[int, int] | None:
         minor += char
     if not major.isdigit() or not minor:
         return None
+    if len(major) > 2 or len(minor) > 3:
+        # Tags are expanded for every older glibc: refuse absurd versions.
+        raise InventoryError(f"the interpreter reported an implausible glibc {text[:20]!r}")
     return int(major), int(minor)
 
 

@@ -381,7 +381,7 @@ def _parse_python(text: str, *, key: str, what: str) -> tuple[int, int, int | No
             hint=f"write X.Y, e.g. 3.12; {_VALID_FORMS}",
         )
     major, minor = int(match["major"]), int(match["minor"])
-    if major != 3 or (major, minor) < MIN_PYTHON:
+    if major != 3 or (major, minor) < MIN_PYTHON or minor > 99:
         raise TargetError(
             f"{what}: Python {major}.{minor} is not supported",
             key=key,
@@ -443,7 +443,7 @@ def _implied_platforms(tag: str, *, key: str) -> Iterator[str]:
     for number in re.findall(r"\d+", tag):
         # Every older tag is implied, so an absurd version (a typo such as
         # manylinux_2_99999999) would expand to millions of tags.
-        if len(number) > 3:
+        if len(number) > 2:
             raise TargetError(
                 f"{tag!r}: version number {number[:12]}... is out of range",
                 key=key,
