@@ -86,14 +86,14 @@ def load(
 
 def save(
     cache: Cache,
-    key: str,
+    keys: Sequence[str],
     *,
     pages: Mapping[str, str],
     toml: str,
     resolutions: Sequence[Resolution],
     warnings: Sequence[str],
 ) -> None:
-    """Remember a finished lock."""
+    """Remember a finished lock under each of ``keys``."""
     data = {
         "format": _FORMAT,
         "pages": dict(pages),
@@ -101,7 +101,9 @@ def save(
         "warnings": list(warnings),
         "resolutions": [_dump_resolution(r) for r in resolutions],
     }
-    cache.put_blob(_KIND, key, json.dumps(data, sort_keys=True).encode())
+    blob = json.dumps(data, sort_keys=True).encode()
+    for key in keys:
+        cache.put_blob(_KIND, key, blob)
 
 
 def _dump_resolution(resolution: Resolution) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class LockResult:
     resolutions: tuple[Resolution, ...]
     index_urls: tuple[str, ...]
     fingerprint: Mapping[str, str]
+    # The rendered lock, kept so it is rendered once (None: render on demand).
+    text: str | None = None
 
     @property
     def package_count(self) -> int:
@@ -71,6 +73,8 @@ class LockResult:
 
     def to_toml(self) -> str:
         """The lock file's text (deterministic)."""
+        if self.text is not None:
+            return self.text
         from reqlock.lockfile import to_toml
 
         return to_toml(self.pylock)
@@ -246,6 +250,7 @@ def lock(
                 resolutions=memo.resolutions,
                 index_urls=tuple(urls),
                 fingerprint=prints,
+                text=memo.toml,
             )
     warned = len(reporter.warnings)
     with Index(
@@ -301,6 +306,7 @@ def lock(
             sha256_of=lambda dist, package: index.sha256(dist, package=package),
             tool={"reqlock": {"targets": [t.name for t in targets], "inputs": prints}},
         )
+        text = to_toml(pylock)
         if cache is not None:
             keys = [key]
             if not upgrade and not upgrades:
@@ -321,17 +327,20 @@ def lock(
                         }
                     )
                 )
-            for memo_key in keys:
-                _memo.save(
-                    cache,
-                    memo_key,
-                    pages=index.pages_read(),
-                    toml=to_toml(pylock),
-                    resolutions=resolutions,
-                    warnings=reporter.warnings[warned:],
-                )
+            _memo.save(
+                cache,
+                keys,
+                pages=index.pages_read(),
+                toml=text,
+                resolutions=resolutions,
+                warnings=reporter.warnings[warned:],
+            )
     return LockResult(
-        pylock=pylock, resolutions=tuple(resolutions), index_urls=tuple(urls), fingerprint=prints
+        pylock=pylock,
+        resolutions=tuple(resolutions),
+        index_urls=tuple(urls),
+        fingerprint=prints,
+        text=text,
     )
 
 

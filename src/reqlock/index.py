@@ -12,6 +12,7 @@ __all__ = ["DEFAULT_INDEX_URL", "Index"]
 
 import contextlib
 import hashlib
+import json
 import re
 import sys
 import tempfile
@@ -233,13 +234,13 @@ class Index:
                 self._reporter.fetched_page(name)
                 return page
         self._reporter.fetched_page(name)
-        return ProjectPage(name=name, index=redact_url(self.index_urls[0]), files_by_version={})
+        return ProjectPage(name=name, index=self.index_urls[0], files_by_version={})
 
     def _load_page(self, index_url: str, name: NormalizedName) -> ProjectPage | None:
         """The page of ``name`` on one index, or None when that index lacks it."""
-        url = f"{index_url}{name}/"
-        public = redact_url(url)
-        index_public = redact_url(index_url)
+        # Index URLs carry no credentials past __init__: what we fetch is what we show.
+        url = public = f"{index_url}{name}/"
+        index_public = index_url
         cached = self._cache.get_page(public) if self._cache else None
         if cached is not None and (
             self._offline or (not self._refresh and cached.is_fresh(self._ttl))
@@ -378,8 +379,6 @@ class Index:
                 return parse_metadata(data, package=name, version=version)
             built = self._cache.get_blob("built", key)
             if built is not None:
-                import json
-
                 return metadata_from_pip_report(json.loads(built), package=name, version=version)
         if self._offline:
             raise MetadataError(
@@ -507,8 +506,6 @@ class Index:
             )
         self._reporter.building(name, version)
         data = self.download(dist, package=name)
-        import json
-
         with tempfile.TemporaryDirectory(prefix="reqlock-sdist-") as tmp:
             path = Path(tmp) / dist.filename
             path.write_bytes(data)
