@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reqlock.cache import Cache, CachedPage, default_cache_dir
+from reqlock.index.cache import Cache, CachedPage, default_cache_dir
 
 URL = "https://idx.example/simple/demo/"
 KEY = hashlib.sha256(b"a distribution").hexdigest()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reqlock.cli import main
+from reqlock.cli.main import main
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

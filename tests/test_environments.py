@@ -13,11 +13,11 @@ import httpx
 import pytest
 from packaging.pylock import Package, Pylock
 
-from reqlock.cli import main
-from reqlock.config import ProjectConfig, load_config
+from reqlock.cli.main import main
+from reqlock.locking.config import ProjectConfig, load_config
 from reqlock.errors import ConfigError, ReqlockError, TargetError
-from reqlock.lockread import read_lock
-from reqlock.project import check_environments, lock_environments
+from reqlock.lockfile import read_lock
+from reqlock.locking.project import check_environments, lock_environments
 from reqlock.targets import Target, environment_marker
 
 if sys.version_info >= (3, 11):

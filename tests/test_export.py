@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from packaging.tags import Tag
 
-from reqlock.export import ExportError, export_requirements
+from reqlock.deploy.export import ExportError, export_requirements
 from reqlock.targets import Target
-from reqlock.verify import LockNotApplicableError, LockSelectionError
+from reqlock.deploy.verify import LockNotApplicableError, LockSelectionError
 from tests.test_verify import HERE_ENV, HERE_TAGS, fake_hash, make_lock, package, wheel_entry
 
 LINUX = Target(
@@ -199,7 +199,7 @@ def test_deterministic() -> None:
 def test_cli_export_for_a_preset_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import tomli_w
 
-    from reqlock.cli import main
+    from reqlock.cli.main import main
     from tests.test_verify import lock_dict
 
     lock_file = tmp_path / "pylock.toml"

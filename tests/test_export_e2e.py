@@ -23,9 +23,9 @@ from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from reqlock import lock
-from reqlock.api import LockResult
-from reqlock.export import export_requirements
-from reqlock.lockread import read_lock
+from reqlock.locking.api import LockResult
+from reqlock.deploy.export import export_requirements
+from reqlock.lockfile import read_lock
 from reqlock.targets import Target, current, environment_marker, parse_target
 from tests.fakeindex.pipcheck import Venv
 

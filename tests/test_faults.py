@@ -30,10 +30,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
-import reqlock.api
-from reqlock._http import HttpClient
-from reqlock.api import LockResult, lock
-from reqlock.cli import main
+import reqlock.locking.api
+from reqlock.index.client import HttpClient
+from reqlock.locking.api import LockResult, lock
+from reqlock.cli.main import main
 from reqlock.errors import IndexFetchError, ReqlockError
 from tests.fakeindex import FakeIndexApp
 from tests.fakeindex.faults import Fault, FaultServer
@@ -75,7 +75,7 @@ def fast_http(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every HttpClient that lock() builds: short time-out, no backoff."""
     monkeypatch.setenv("REQLOCK_HTTP_TIMEOUT", str(TIMEOUT))
     monkeypatch.setattr(
-        reqlock.api, "HttpClient", functools.partial(HttpClient, timeout=TIMEOUT, backoff=0.0)
+        reqlock.locking.api, "HttpClient", functools.partial(HttpClient, timeout=TIMEOUT, backoff=0.0)
     )
 
 

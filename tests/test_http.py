@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-import reqlock._http
-from reqlock._http import HttpClient, redact_url
+import reqlock.index.client
+from reqlock.index.client import HttpClient, redact_url
 from reqlock.errors import IndexFetchError
 from tests.fakeindex import FakeIndexApp
 
@@ -71,7 +71,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record the client's back-off sleeps instead of sleeping."""
     recorded: list[float] = []
     fake_time = SimpleNamespace(sleep=recorded.append, time=time.time)
-    monkeypatch.setattr(reqlock._http, "time", fake_time)
+    monkeypatch.setattr(reqlock.index.client, "time", fake_time)
     return recorded
 
 

@@ -23,14 +23,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-import reqlock._build
-from reqlock._http import HttpClient
-from reqlock._rangezip import BadZip, read_member
-from reqlock.cache import Cache
+import reqlock.index.build
+from reqlock.index.client import HttpClient
+from reqlock.index.rangezip import BadZip, read_member
+from reqlock.index.cache import Cache
 from reqlock.errors import IndexFetchError, MetadataError
-from reqlock.index import Index
-from reqlock.metadata import find_dist_info_metadata
-from reqlock.simple import DistFile, ProjectPage
+from reqlock.index.index import Index
+from reqlock.index.metadata import find_dist_info_metadata
+from reqlock.index.pages import DistFile, ProjectPage
 from tests.fakeindex import FakeIndexApp, Universe, build_wheel, make_app
 
 BASE = "http://fakeindex"
@@ -798,7 +798,7 @@ def no_build(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("pip must not run in this test")
 
-    monkeypatch.setattr(reqlock._build, "build_metadata", forbidden)
+    monkeypatch.setattr(reqlock.index.build, "build_metadata", forbidden)
 
 
 @pytest.mark.usefixtures("no_build")
@@ -833,13 +833,13 @@ def test_dynamic_sdist_is_built_through_pip_once(
     # Served on 127.0.0.1 so that pip, were it to ask the index, would stay local.
     simple = f"{serve_app(app)}/simple/"
     calls: list[dict[str, Any]] = []
-    real_build = reqlock._build.build_metadata
+    real_build = reqlock.index.build.build_metadata
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs)
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(reqlock._build, "build_metadata", counting)
+    monkeypatch.setattr(reqlock.index.build, "build_metadata", counting)
     with Index([simple], http=HttpClient(backoff=0.0), cache=Cache(tmp_path)) as index:
         sdist = sdist_of(index.project("sdist-dynamic"), "1.0")
         meta = index.metadata("sdist-dynamic", "1.0", sdist)
@@ -849,7 +849,7 @@ def test_dynamic_sdist_is_built_through_pip_once(
 
     # The built metadata is cached: no pip, no request the second time.
     app.clear_requests()
-    monkeypatch.setattr(reqlock._build, "build_metadata", None)
+    monkeypatch.setattr(reqlock.index.build, "build_metadata", None)
     with Index([simple], http=HttpClient(backoff=0.0), cache=Cache(tmp_path)) as index:
         again = index.metadata(
             "sdist-dynamic", "1.0", index.project("sdist-dynamic").files(Version("1.0"))[0]

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.tags import Tag, sys_tags
 
-from reqlock import _inventory_script
+from reqlock.deploy import inventory_script as _inventory_script
 from reqlock.errors import InventoryError
-from reqlock.inventory import check_files, inventory, parse_record, tags_from_facts
+from reqlock.deploy.inventory import check_files, inventory, parse_record, tags_from_facts
 
 # --------------------------------------------------------------------------- helpers
 
@@ -475,7 +475,7 @@ def test_skipped_distributions_are_not_hashed(env: tuple[str, Path]) -> None:
 
 
 def test_allowing_a_locked_package_does_not_skip_its_files(env: tuple[str, Path]) -> None:
-    from reqlock.verify import verify
+    from reqlock.deploy.verify import verify
     from tests.test_verify import make_lock, package
 
     python, site = env

@@ -13,7 +13,7 @@ import pytest
 from packaging.pylock import Pylock
 
 from reqlock import lock
-from reqlock.lockread import read_lock
+from reqlock.lockfile import read_lock
 from tests.fakeindex.pipcheck import Venv
 
 pytestmark = pytest.mark.e2e

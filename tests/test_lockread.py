@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from packaging.pylock import Pylock
 
 from reqlock.errors import LockFileError, ReqlockError
-from reqlock.lockread import lock_from_dict, parse_lock, read_lock
+from reqlock.lockfile import lock_from_dict, parse_lock, read_lock
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -150,7 +150,7 @@ def test_every_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     path = tmp_path / "pylock.toml"
     path.write_text("[[packages]\n")
     code = (
-        "import sys\nfrom reqlock.lockread import read_lock\nfrom reqlock.errors import "
+        "import sys\nfrom reqlock.lockfile import read_lock\nfrom reqlock.errors import "
         "ReqlockError\ntry:\n    read_lock(sys.argv[1])\nexcept ReqlockError as e:\n"
         "    print(e)\n"
     )
@@ -163,7 +163,7 @@ def test_every_error_is_one_line_without_traceback(tmp_path: Path) -> None:
 
 def test_imports_no_http_code() -> None:
     code = (
-        "import sys\nimport reqlock.lockread\n"
+        "import sys\nimport reqlock.lockfile\n"
         "bad = [m for m in ('httpx', 'httpcore', 'h11', 'resolvelib') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

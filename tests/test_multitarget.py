@@ -21,8 +21,8 @@ from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from reqlock import lock
-from reqlock.api import LockResult
-from reqlock.config import parse_config
+from reqlock.locking.api import LockResult
+from reqlock.locking.config import parse_config
 from reqlock.errors import ConfigError, ReqlockError, TargetError
 from reqlock.targets import PRESETS, Target, environment_marker, parse_target
 from tests.fakeindex import Universe

@@ -18,11 +18,11 @@ import pytest
 from packaging.pylock import Pylock
 
 from reqlock import lock
-from reqlock.api import LockResult, inputs_fingerprint, stored_fingerprint
-from reqlock.cli import main
+from reqlock.locking.api import LockResult, inputs_fingerprint, stored_fingerprint
+from reqlock.cli.main import main
 from reqlock.errors import ConfigError, ReqlockError
-from reqlock.lockread import read_lock
-from reqlock.project import check_file
+from reqlock.lockfile import read_lock
+from reqlock.locking.project import check_file
 from reqlock.targets import parse_target
 
 INDEX = "http://fakeindex/simple/"

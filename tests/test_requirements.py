@@ -1,4 +1,4 @@
-"""Tests for the requirements-file parser (reqlock.requirements)."""
+"""Tests for the requirements-file parser (reqlock.locking.requirements)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from reqlock.errors import RequirementsError
-from reqlock.requirements import (
+from reqlock.locking.requirements import (
     Loader,
     Origin,
     RequirementLine,

@@ -11,7 +11,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from reqlock.errors import RequirementsError
-from reqlock.requirements import (
+from reqlock.locking.requirements import (
     RequirementSet,
     parse_requirement_strings,
     parse_requirements,

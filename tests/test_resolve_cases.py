@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from reqlock.errors import ResolutionError
-from reqlock.index import Index
-from reqlock.requirements import parse_requirements
-from reqlock.resolve import ResolveOptions, resolve
+from reqlock.index.index import Index
+from reqlock.locking.requirements import parse_requirements
+from reqlock.locking.resolve import ResolveOptions, resolve
 from reqlock.targets import current
 from tests.fakeindex import FIXTURES
 from tests.fakeindex.cases import Case, load_cases
@@ -20,7 +20,7 @@ CASES = load_cases(FIXTURES / "cases")
 
 @pytest.fixture
 def index(wsgi_transport: httpx.WSGITransport) -> Iterator[Index]:
-    from reqlock._http import HttpClient
+    from reqlock.index.client import HttpClient
 
     with Index(["http://fakeindex/simple/"], http=HttpClient(transport=wsgi_transport)) as idx:
         yield idx

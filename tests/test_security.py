@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reqlock import lock
-from reqlock.cli import main
+from reqlock.cli.main import main
 from reqlock.errors import ConfigError, IndexFetchError
 from reqlock.progress import Reporter
 from tests.fakeindex.app import FakeIndexApp
@@ -156,8 +156,8 @@ def test_an_allowed_insecure_host_works(index_base: str) -> None:
 
 
 def test_an_insecure_link_on_a_secure_index_is_refused() -> None:
-    from reqlock._http import HttpClient
-    from reqlock.auth import IndexPolicy
+    from reqlock.index.client import HttpClient
+    from reqlock.index.auth import IndexPolicy
 
     client = HttpClient(policy=IndexPolicy())
     with pytest.raises(IndexFetchError) as info:

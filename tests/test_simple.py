@@ -11,7 +11,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock.errors import IndexFetchError
-from reqlock.simple import (
+from reqlock.index.pages import (
     JSON_CONTENT_TYPE,
     DistFile,
     ProjectPage,

@@ -24,11 +24,11 @@ import pytest
 import tomli_w
 from packaging.tags import sys_tags
 
-from reqlock.cli import main
+from reqlock.cli.main import main
 from reqlock.errors import SyncError
-from reqlock.lockread import read_lock
-from reqlock.sync import PipFailedError, _tail, plan_sync, sync
-from reqlock.verify import verify
+from reqlock.lockfile import read_lock
+from reqlock.deploy.sync import PipFailedError, _tail, plan_sync, sync
+from reqlock.deploy.verify import verify
 from tests.fakeindex.build import build_sdist, build_wheel
 from tests.test_verify import HERE_MARKER, sha256_of
 
@@ -455,14 +455,14 @@ def test_plan_keeps_protected_distributions(world: World) -> None:
 
 
 def test_own_runtime_protects_reqlock_and_its_dependencies() -> None:
-    from reqlock.sync import _own_runtime
+    from reqlock.deploy.sync import _own_runtime
 
     own = _own_runtime()
     assert {"reqlock", "pip", "packaging", "httpx", "resolvelib"} <= own
 
 
 def test_unexportable_lock_changes_nothing(world: World) -> None:
-    from reqlock.export import ExportError
+    from reqlock.deploy.export import ExportError
 
     lock = world.root / "pylock.vcs.toml"
     lock.write_text(

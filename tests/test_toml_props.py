@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reqlock._toml import dumps
+from reqlock.locking.toml import dumps
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -22,8 +22,8 @@ from packaging.tags import Tag, parse_tag, sys_tags
 from packaging.utils import canonicalize_name
 
 from reqlock.errors import ReqlockError
-from reqlock.inventory import FileIssue, InstalledDist, Inventory, InventoryProblem
-from reqlock.verify import (
+from reqlock.deploy.inventory import FileIssue, InstalledDist, Inventory, InventoryProblem
+from reqlock.deploy.verify import (
     PROBLEM_KINDS,
     REPORT_SCHEMA_VERSION,
     LockNotApplicableError,
@@ -569,7 +569,7 @@ def test_verify_imports_no_http_code(tmp_path: Path) -> None:
     lock_file.write_text('lock-version = "1.0"\ncreated-by = "t"\npackages = []\n')
     code = (
         "import sys\n"
-        "from reqlock.cli import main\n"
+        "from reqlock.cli.main import main\n"
         f"code = main(['verify', {str(lock_file)!r}, '--no-files', '--json'])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'httpx', 'httpcore', 'h11', 'h2', 'anyio', 'ssl', 'resolvelib', 'email'})\n"

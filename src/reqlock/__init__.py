@@ -35,41 +35,41 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
-    "LockResult": "reqlock.api",
-    "lock": "reqlock.api",
+    "LockResult": "reqlock.locking.api",
+    "lock": "reqlock.locking.api",
     "ReqlockError": "reqlock.errors",
-    "RequirementSet": "reqlock.requirements",
-    "load_requirements": "reqlock.requirements",
-    "parse_requirements": "reqlock.requirements",
-    "parse_requirement_strings": "reqlock.requirements",
+    "RequirementSet": "reqlock.locking.requirements",
+    "load_requirements": "reqlock.locking.requirements",
+    "parse_requirements": "reqlock.locking.requirements",
+    "parse_requirement_strings": "reqlock.locking.requirements",
     "Target": "reqlock.targets",
     "parse_target": "reqlock.targets",
-    "verify": "reqlock.verify",
-    "Report": "reqlock.verify",
-    "Problem": "reqlock.verify",
-    "VerifyError": "reqlock.verify",
-    "sync": "reqlock.sync",
-    "SyncResult": "reqlock.sync",
-    "export_requirements": "reqlock.export",
-    "inventory": "reqlock.inventory",
-    "read_lock": "reqlock.lockread",
+    "verify": "reqlock.deploy.verify",
+    "Report": "reqlock.deploy.verify",
+    "Problem": "reqlock.deploy.verify",
+    "VerifyError": "reqlock.deploy.verify",
+    "sync": "reqlock.deploy.sync",
+    "SyncResult": "reqlock.deploy.sync",
+    "export_requirements": "reqlock.deploy.export",
+    "inventory": "reqlock.deploy.inventory",
+    "read_lock": "reqlock.lockfile",
 }
 
 if TYPE_CHECKING:
-    from reqlock.api import LockResult, lock
+    from reqlock.locking.api import LockResult, lock
     from reqlock.errors import ReqlockError
-    from reqlock.export import export_requirements
-    from reqlock.inventory import inventory
-    from reqlock.lockread import read_lock
-    from reqlock.requirements import (
+    from reqlock.deploy.export import export_requirements
+    from reqlock.deploy.inventory import inventory
+    from reqlock.lockfile import read_lock
+    from reqlock.locking.requirements import (
         RequirementSet,
         load_requirements,
         parse_requirement_strings,
         parse_requirements,
     )
-    from reqlock.sync import SyncResult, sync
+    from reqlock.deploy.sync import SyncResult, sync
     from reqlock.targets import Target, parse_target
-    from reqlock.verify import Problem, Report, VerifyError, verify
+    from reqlock.deploy.verify import Problem, Report, VerifyError, verify
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,6 @@
 
 import sys
 
-from reqlock.cli import main
+from reqlock.cli.main import main
 
 sys.exit(main())

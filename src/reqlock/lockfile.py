@@ -1,240 +1,141 @@
-"""Build a PEP 751 lock (``packaging.pylock.Pylock``) from resolutions, and write it.
+"""Read a PEP 751 lock file into a validated ``packaging.pylock.Pylock``.
 
-One resolution per target is merged into one file: a package used by every target
-has no marker; any other package carries the marker of the targets that use it;
-each package keeps the wheels some of its targets can install, plus the sdist.
+Every way a lock can be unusable (unreadable file, not UTF-8, not TOML, not a valid
+PEP 751 document, a lock-version this reqlock does not know) becomes one
+:class:`~reqlock.errors.LockFileError` naming the file and, where there is one, the
+key (``packages[3].wheels[0]``) or the TOML line and column. Nothing here touches
+the network; verify depends on that.
 """
 
 from __future__ import annotations
 
-__all__ = ["build_pylock", "lock_to_dict", "to_toml", "write_text_atomic"]
+__all__ = ["SUPPORTED_LOCK_MAJOR", "parse_lock", "read_lock"]
 
-import dataclasses
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
-from pathlib import Path
+import re
+import sys
+from collections.abc import Mapping
 from typing import Any
 
-from packaging.markers import Marker
-from packaging.pylock import (
-    Package,
-    PackageSdist,
-    PackageWheel,
-    Pylock,
-    PylockValidationError,
-)
-from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName
+from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
 from packaging.version import Version
 
-from reqlock._http import redact_url
-from reqlock._toml import dumps
 from reqlock.errors import LockFileError
-from reqlock.resolution import Pin, Resolution
-from reqlock.simple import DistFile
-from reqlock.targets import Target, environment_marker
 
-CREATED_BY = "reqlock"
-_PACKAGE_KEYS = (
-    "name",
-    "version",
-    "marker",
-    "requires-python",
-    "index",
-    "dependencies",
-    "sdist",
-    "wheels",
-    "tool",
-)
-_FILE_KEYS = ("name", "url", "upload-time", "size", "hashes")
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+SUPPORTED_LOCK_MAJOR = 1
+"""The ``lock-version`` major this reqlock reads (PEP 751: 1.0)."""
+
+_AT_LINE_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_AT_END_RE = re.compile(r"\s*\(at end of document\)\s*$")
 
 
-def build_pylock(
-    resolutions: Sequence[Resolution],
-    *,
-    sha256_of: Callable[[DistFile, str], str],
-    tool: Mapping[str, Any] | None = None,
-) -> Pylock:
-    """Merge per-target resolutions into one validated :class:`Pylock`.
+def read_lock(path: str | os.PathLike[str]) -> Pylock:
+    """Read and validate the lock file at ``path``.
 
-    ``sha256_of(file, package)`` gives a file's sha256 (from the index, or by
-    downloading it when the index has none).
+    Raises :class:`~reqlock.errors.LockFileError` when the file cannot be read or is
+    not a lock this reqlock understands.
     """
-    targets = [r.target for r in resolutions]
-    # (name, version) -> the targets using it, and the pins (one per target).
-    users: dict[tuple[NormalizedName, Version], list[tuple[Target, Pin]]] = {}
-    for resolution in resolutions:
-        for pin in resolution.pins.values():
-            users.setdefault((pin.name, pin.version), []).append((resolution.target, pin))
-    packages: list[Package] = []
-    for (name, version), entries in sorted(users.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        packages.append(_package(name, version, entries, all_targets=targets, sha256_of=sha256_of))
-    lowest = min(Version(t.environment["python_version"]) for t in targets)
-    lock = Pylock(
-        lock_version=Version("1.0"),
-        environments=[environment_marker(t) for t in targets],
-        requires_python=SpecifierSet(f">={lowest}"),
-        created_by=CREATED_BY,
-        packages=packages,
-        tool=dict(tool) if tool else None,
-    )
+    name = os.fspath(path)
     try:
-        Pylock.from_dict(lock_to_dict(lock))
-    except PylockValidationError as exc:  # a bug of ours, not the user's
-        raise LockFileError(f"reqlock built an invalid lock: {exc}", path="<memory>") from exc
-    return lock
-
-
-def _package(
-    name: NormalizedName,
-    version: Version,
-    entries: Sequence[tuple[Target, Pin]],
-    *,
-    all_targets: Sequence[Target],
-    sha256_of: Callable[[DistFile, str], str],
-) -> Package:
-    used_by = [t for t, _ in entries]
-    marker: Marker | None = None
-    if len(used_by) != len(all_targets):
-        marker = Marker(" or ".join(f"({environment_marker(t)})" for t in used_by))
-    files: dict[str, DistFile] = {}
-    for _, pin in entries:
-        for dist in pin.files:
-            files.setdefault(dist.filename, dist)
-    first = entries[0][1]
-    deps = sorted({d for _, pin in entries for d in pin.dependencies})
-    sdists = [f for f in files.values() if not f.is_wheel]
-    wheels = sorted((f for f in files.values() if f.is_wheel), key=lambda f: f.filename)
-    sdist = min(sdists, key=lambda f: f.filename) if sdists else None
-    return Package(
-        name=name,
-        version=version,
-        marker=marker,
-        requires_python=first.metadata.requires_python,
-        index=redact_url(first.files[0].index if first.files else first.index),
-        dependencies=[{"name": d} for d in deps] or None,
-        sdist=_sdist(sdist, name, sha256_of) if sdist else None,
-        wheels=[_wheel(w, name, sha256_of) for w in wheels] or None,
-    )
-
-
-def _file_fields(
-    dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]
-) -> dict[str, Any]:
-    url = redact_url(dist.url)
-    return {
-        # The name is only needed when the URL does not end in it.
-        "name": None if url.rsplit("/", 1)[-1] == dist.filename else dist.filename,
-        "url": url,
-        "upload_time": _parse_time(dist.upload_time),
-        "size": dist.size,
-        "hashes": {"sha256": sha256_of(dist, package)},
-    }
-
-
-def _sdist(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]) -> PackageSdist:
-    return PackageSdist(**_file_fields(dist, package, sha256_of))
-
-
-def _wheel(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]) -> PackageWheel:
-    return PackageWheel(**_file_fields(dist, package, sha256_of))
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value
-
-
-def lock_to_dict(lock: Pylock) -> dict[str, Any]:
-    """``lock.to_dict()`` without its deep copies (a third of a warm lock's time).
-
-    The same keys and value conversions: dashes in keys, versions, markers and
-    specifiers as strings, absent values left out."""
-    return _plain(lock)  # type: ignore[no-any-return]
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if item is not None:
-                out[f.name.replace("_", "-")] = _plain(item)
-        return out
-    if isinstance(value, (Version, Marker, SpecifierSet)):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def to_toml(lock: Pylock) -> str:
-    """The lock as TOML text: same lock, same bytes, on any machine."""
-    data = lock_to_dict(lock)
-    ordered: dict[str, Any] = {}
-    for key in (
-        "lock-version",
-        "environments",
-        "requires-python",
-        "extras",
-        "dependency-groups",
-        "default-groups",
-        "created-by",
-    ):
-        if key in data:
-            ordered[key] = data[key]
-    ordered["packages"] = [_order_package(p) for p in data.get("packages", [])]
-    if "tool" in data:
-        ordered["tool"] = data["tool"]
-    return dumps(ordered)
-
-
-def _order_package(package: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: package[k] for k in _PACKAGE_KEYS if k in package}
-    for k in package:
-        out.setdefault(k, package[k])
-    if "sdist" in out:
-        out["sdist"] = _order_file(out["sdist"])
-    if "wheels" in out:
-        out["wheels"] = [_order_file(w) for w in out["wheels"]]
-    return out
-
-
-def _order_file(entry: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: entry[k] for k in _FILE_KEYS if k in entry}
-    for k in entry:
-        out.setdefault(k, entry[k])
-    return out
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader
-    never sees half a file and a failure leaves the old file untouched."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with open(name, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise LockFileError("no such file", path=name) from None
+    except IsADirectoryError:
+        raise LockFileError("is a directory, not a lock file", path=name) from None
     except OSError as exc:
-        raise LockFileError(f"cannot write: {exc.strerror or exc}", path=str(path)) from None
+        raise LockFileError(f"cannot read: {exc.strerror or exc}", path=name) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise LockFileError(f"cannot write: {exc.strerror or exc}", path=str(path)) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise LockFileError(f"not UTF-8 text (bad byte at line {line})", path=name) from None
+    return parse_lock(text, path=name)
+
+
+def parse_lock(text: str, *, path: str) -> Pylock:
+    """Parse and validate lock file ``text``; ``path`` is only used in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LockFileError(f"not valid TOML: {_toml_message(exc, text)}", path=path) from None
+    except ValueError as exc:  # e.g. an integer literal too long to convert
+        raise LockFileError(f"not valid TOML: {exc}", path=path) from None
+    except RecursionError:
+        raise LockFileError("not valid TOML: nested too deeply", path=path) from None
+    return lock_from_dict(data, path=path)
+
+
+def lock_from_dict(data: Mapping[str, Any], *, path: str) -> Pylock:
+    """Validate an already parsed TOML document as a PEP 751 lock."""
+    _check_lock_version(data, path)
+    try:
+        return Pylock.from_dict(data)
+    except PylockUnsupportedVersionError as exc:  # pragma: no cover - checked above
+        raise LockFileError(exc.message, path=path, key="lock-version") from None
+    except PylockValidationError as exc:
+        raise LockFileError(
+            f"not a valid PEP 751 lock: {_one_line(exc.message)}", path=path, key=exc.context
+        ) from None
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        # packaging validates what it knows; anything it trips over is still a bad lock.
+        raise LockFileError(f"not a valid PEP 751 lock: {_one_line(str(exc))}", path=path) from None
+
+
+def _one_line(message: str) -> str:
+    """packaging's parse errors draw a caret under the bad text on extra lines; keep
+    the reason and the text on one line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) >= 2 and set(lines[-1]) <= {"^", "~", " "}:
+        return f"{lines[0]} (in {lines[1]!r})"
+    return " ".join(lines)
+
+
+def _check_lock_version(data: Mapping[str, Any], path: str) -> None:
+    # The major version is checked before anything else: a lock-version 2 file may
+    # legitimately have a shape that version 1 validation would misreport.
+    raw = data.get("lock-version")
+    if raw is None:
+        raise LockFileError("missing required key", path=path, key="lock-version")
+    if not isinstance(raw, str):
+        raise LockFileError(
+            f'must be a string such as "1.0", not {type(raw).__name__}',
+            path=path,
+            key="lock-version",
+        )
+    try:
+        version = Version(raw)
+    except ValueError:  # InvalidVersion, or an integer too long to convert
+        raise LockFileError(f"{raw!r} is not a version", path=path, key="lock-version") from None
+    if version.major != SUPPORTED_LOCK_MAJOR:
+        raise LockFileError(
+            f"lock-version {raw} is not supported (this reqlock reads {SUPPORTED_LOCK_MAJOR}.x)",
+            path=path,
+            key="lock-version",
+            hint="upgrade reqlock, or regenerate the lock with a tool that writes lock-version 1.0",
+        )
+
+
+def _toml_message(exc: tomllib.TOMLDecodeError, text: str) -> str:
+    # Python >= 3.14 and tomli >= 2.1 give the parts as attributes; older versions
+    # only have them inside the message: "Invalid value (at line 3, column 5)".
+    message = getattr(exc, "msg", None)
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    if not isinstance(message, str):
+        message = str(exc.args[0]) if exc.args else str(exc)
+        match = _AT_LINE_RE.search(message)
+        if match:
+            message = message[: match.start()]
+            line, column = int(match.group(1)), int(match.group(2))
+        elif _AT_END_RE.search(message):
+            message = _AT_END_RE.sub("", message)
+            line, column = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
+    if isinstance(line, int) and isinstance(column, int):
+        return f"{message} (line {line}, column {column})"
+    return message

@@ -44,7 +44,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from reqlock import _inventory_script as _script
+from reqlock.deploy import inventory_script as _script
 from reqlock.errors import InventoryError
 
 if TYPE_CHECKING:

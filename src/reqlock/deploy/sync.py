@@ -40,9 +40,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock.errors import SyncError
-from reqlock.export import export_requirements
-from reqlock.inventory import Inventory, _resolve_python, _start
-from reqlock.verify import Report, _load, _redact, _verify_loaded
+from reqlock.deploy.export import export_requirements
+from reqlock.deploy.inventory import Inventory, _resolve_python, _start
+from reqlock.deploy.verify import Report, _load, _redact, _verify_loaded
 
 # Problems sync repairs by reinstalling the locked file.
 _REINSTALL_KINDS = frozenset(
@@ -322,7 +322,7 @@ def sync(
     Returns a :class:`SyncResult` whose ``report`` is a fresh verify. Raises
     :class:`PipFailedError` (a :class:`~reqlock.errors.SyncError`) when pip fails,
     with the report of where the environment stands attached, and the errors of
-    :func:`~reqlock.verify.verify` when the check cannot be done.
+    :func:`~reqlock.deploy.verify.verify` when the check cannot be done.
     """
     target = _resolve_python(python)
     pylock, lock_name, lock_dir = _load(lock)

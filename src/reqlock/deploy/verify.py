@@ -2,7 +2,7 @@
 
 :func:`verify` selects from the lock what the target interpreter should have
 (``Pylock.select`` with that interpreter's marker environment and wheel tags),
-takes an :func:`~reqlock.inventory.inventory` of what it has, optionally hashes
+takes an :func:`~reqlock.deploy.inventory.inventory` of what it has, optionally hashes
 every installed file against its RECORD, and compares. The result is a
 :class:`Report` listing each :class:`Problem`; nothing is raised for a mismatch
 unless the caller asks (:meth:`Report.raise_for_problems`).
@@ -54,7 +54,7 @@ from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filen
 from packaging.version import Version
 
 from reqlock.errors import ReqlockError
-from reqlock.inventory import (
+from reqlock.deploy.inventory import (
     FileIssue,
     InstalledDist,
     Inventory,
@@ -62,7 +62,7 @@ from reqlock.inventory import (
     _start,
     check_files,
 )
-from reqlock.lockread import read_lock
+from reqlock.lockfile import read_lock
 
 ProblemKind: TypeAlias = Literal[
     "requires-python",
@@ -633,7 +633,7 @@ def compare(
 ) -> Report:
     """Compare what ``selection`` expects with what ``inventory`` has (no I/O).
 
-    ``file_issues`` are the results of :func:`~reqlock.inventory.check_files`
+    ``file_issues`` are the results of :func:`~reqlock.deploy.inventory.check_files`
     (``None``: files were not checked). ``lock_dir`` resolves relative paths in the
     lock (default: the current directory).
     """

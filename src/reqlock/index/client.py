@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reqlock import __version__
-from reqlock.auth import Credentials, IndexPolicy
+from reqlock.index.auth import Credentials, IndexPolicy
 from reqlock.errors import IndexFetchError
 
 if TYPE_CHECKING:

@@ -25,10 +25,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock import __version__
-from reqlock.cache import Cache
-from reqlock.metadata import DistMetadata
-from reqlock.resolution import Pin, Resolution
-from reqlock.simple import DistFile
+from reqlock.index.cache import Cache
+from reqlock.index.metadata import DistMetadata
+from reqlock.locking.resolution import Pin, Resolution
+from reqlock.index.pages import DistFile
 from reqlock.targets import Target
 
 _KIND = "resolutions"

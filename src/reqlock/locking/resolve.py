@@ -1,6 +1,6 @@
 """Resolution for one target: a resolvelib provider that holds only packaging rules.
 
-The provider asks the :class:`~reqlock.index.Index` for pages and metadata and
+The provider asks the :class:`~reqlock.index.index.Index` for pages and metadata and
 never does I/O itself. While it works, a crawler runs ahead on the index's thread
 pool: for every project it learns of, it guesses the release most likely to be
 chosen, fetches its metadata and then the pages of its dependencies, so the
@@ -26,12 +26,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock.errors import MetadataError, NoVersionsError, ResolutionError
-from reqlock.index import Index
-from reqlock.metadata import DistMetadata
+from reqlock.index.index import Index
+from reqlock.index.metadata import DistMetadata
 from reqlock.progress import Reporter
-from reqlock.requirements import RequirementLine, RequirementSet
-from reqlock.resolution import Pin, Resolution
-from reqlock.simple import DistFile, ProjectPage
+from reqlock.locking.requirements import RequirementLine, RequirementSet
+from reqlock.locking.resolution import Pin, Resolution
+from reqlock.index.pages import DistFile, ProjectPage
 from reqlock.targets import Target
 
 _PYTHON = "<python>"

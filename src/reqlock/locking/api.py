@@ -15,13 +15,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from reqlock._http import HttpClient
-from reqlock.auth import Credentials, IndexPolicy, check_index_url, split_credentials
-from reqlock.cache import Cache, default_cache_dir
+from reqlock.index.client import HttpClient
+from reqlock.index.auth import Credentials, IndexPolicy, check_index_url, split_credentials
+from reqlock.index.cache import Cache, default_cache_dir
 from reqlock.errors import ConfigError
-from reqlock.index import DEFAULT_INDEX_URL, Index
+from reqlock.index.index import DEFAULT_INDEX_URL, Index
 from reqlock.progress import Reporter
-from reqlock.requirements import (
+from reqlock.locking.requirements import (
     RequirementSet,
     load_requirements,
     parse_requirement_strings,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import httpx
     from packaging.pylock import Pylock
 
-    from reqlock.resolution import Resolution
+    from reqlock.locking.resolution import Resolution
 
 # The resolver and the lock writer (resolvelib, packaging.pylock) are imported only
 # once the first index requests are on their way: their import time then overlaps
@@ -75,7 +75,7 @@ class LockResult:
         """The lock file's text (deterministic)."""
         if self.text is not None:
             return self.text
-        from reqlock.lockfile import to_toml
+        from reqlock.locking.pylock import to_toml
 
         return to_toml(self.pylock)
 
@@ -84,7 +84,7 @@ class LockResult:
 
         Returns True when the file was written.
         """
-        from reqlock.lockfile import write_text_atomic
+        from reqlock.locking.pylock import write_text_atomic
 
         text = self.to_toml()
         try:
@@ -199,7 +199,7 @@ def lock(
     upgrades = _parse_upgrades(upgrade_packages)
     pre_value = reqs.pre if pre is None else pre
     cache = None if no_cache else Cache(Path(cache_dir) if cache_dir else default_cache_dir(env))
-    from reqlock.fingerprint import fingerprint
+    from reqlock.locking.fingerprint import fingerprint
 
     prints = fingerprint(
         reqs,
@@ -228,7 +228,7 @@ def lock(
                 if spec
             ]
         )
-    from reqlock import _memo
+    from reqlock.locking import memo as _memo
 
     key = _memo.memo_key(
         {
@@ -241,7 +241,7 @@ def lock(
     if cache is not None and not refresh:
         memo = _memo.load(cache, key, targets=targets, ttl=page_ttl, offline=offline)
         if memo is not None:
-            from reqlock.lockread import parse_lock
+            from reqlock.lockfile import parse_lock
 
             for warning in memo.warnings:
                 reporter.warning(warning)
@@ -273,8 +273,8 @@ def lock(
     ) as index:
         for line in reqs.requirements:
             index.prefetch_project(line.name)
-        from reqlock.lockfile import build_pylock, to_toml
-        from reqlock.resolve import ResolveOptions, resolve
+        from reqlock.locking.pylock import build_pylock, to_toml
+        from reqlock.locking.resolve import ResolveOptions, resolve
 
         resolutions: list[Resolution] = []
         earlier: dict[NormalizedName, Version] = {}
@@ -358,7 +358,7 @@ def inputs_fingerprint(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The fingerprint :func:`lock` would store, computed without any network."""
-    from reqlock.fingerprint import fingerprint
+    from reqlock.locking.fingerprint import fingerprint
 
     env = os.environ if environ is None else environ
     reqs = _gather(requirements_files, requirements, env)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reqlock._http import redact_url
+from reqlock.index.client import redact_url
 from reqlock.errors import MetadataError
 
 

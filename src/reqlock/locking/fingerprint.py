@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from reqlock._http import redact_url
-from reqlock.requirements import RequirementSet
+from reqlock.index.client import redact_url
+from reqlock.locking.requirements import RequirementSet
 from reqlock.targets import Target
 
 

@@ -3,7 +3,7 @@
 reqlock runs this file's source under the interpreter it inspects
 (``python -E -B -c <source> [options]``), so it must work on any Python >= 3.8
 with nothing but the standard library: the environment being inspected may be
-bare. It reports facts; all judgement happens in ``reqlock.inventory``.
+bare. It reports facts; all judgement happens in ``reqlock.deploy.inventory``.
 
 Modes (the argument list after ``-c``):
 

@@ -3,7 +3,7 @@
 Exit codes follow the main command line: 0 the environment matches (or the job is
 done), 1 verify found a difference (or sync could not make it match), 2 the job
 could not be done (raised :class:`~reqlock.errors.ReqlockError`, printed by
-``reqlock.cli.main``). Heavy modules are imported inside the handlers so that
+``reqlock.cli.main.main``). Heavy modules are imported inside the handlers so that
 ``reqlock verify`` starts fast.
 """
 
@@ -114,14 +114,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from reqlock.inventory import _start
+    from reqlock.deploy.inventory import _start
 
     # The interpreter is inspected while this process imports the lock model.
     pending = _start(
         args.python, check_files=not args.no_files, skip_files_of=_names(args.allow_extra)
     )
     try:
-        from reqlock.verify import _verify_started
+        from reqlock.deploy.verify import _verify_started
     except BaseException:
         pending.cancel()
         raise
@@ -137,7 +137,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from reqlock.sync import sync
+    from reqlock.deploy.sync import sync
 
     result = sync(
         args.lock,
@@ -158,8 +158,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from reqlock.export import export_requirements
-    from reqlock.lockread import read_lock
+    from reqlock.deploy.export import export_requirements
+    from reqlock.lockfile import read_lock
     from reqlock.targets import parse_target
 
     lock = read_lock(args.lock)

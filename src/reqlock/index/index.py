@@ -25,13 +25,13 @@ from typing import Any, Generic, TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from reqlock import _build
-from reqlock._http import HttpClient, Response, redact_url
-from reqlock._rangezip import BadZip, RangeNotSupported, read_member
-from reqlock.auth import split_credentials
-from reqlock.cache import Cache, CachedPage
+from reqlock.index import build as _build
+from reqlock.index.client import HttpClient, Response, redact_url
+from reqlock.index.rangezip import BadZip, RangeNotSupported, read_member
+from reqlock.index.auth import split_credentials
+from reqlock.index.cache import Cache, CachedPage
 from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
-from reqlock.metadata import (
+from reqlock.index.metadata import (
     DistMetadata,
     find_dist_info_metadata,
     is_static_sdist_metadata,
@@ -41,7 +41,7 @@ from reqlock.metadata import (
     wheel_metadata,
 )
 from reqlock.progress import Reporter
-from reqlock.simple import PAGE_ACCEPT, DistFile, ProjectPage, merge_pages, parse_project_page
+from reqlock.index.pages import PAGE_ACCEPT, DistFile, ProjectPage, merge_pages, parse_project_page
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 

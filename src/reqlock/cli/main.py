@@ -23,7 +23,7 @@ from reqlock.errors import ConfigError, ReqlockError
 from reqlock.progress import Reporter
 
 if TYPE_CHECKING:
-    from reqlock.config import ProjectConfig
+    from reqlock.locking.config import ProjectConfig
     from reqlock.targets import Target
 
 
@@ -213,7 +213,7 @@ def _page_ttl(value: float | None) -> float:
 def _cmd_lock(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from reqlock.config import load_config
+    from reqlock.locking.config import load_config
     from reqlock.targets import parse_target
 
     config = load_config(Path("pyproject.toml"))
@@ -260,7 +260,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     try:
         if project_mode:
             assert config is not None
-            from reqlock.project import lock_environments
+            from reqlock.locking.project import lock_environments
 
             done = lock_environments(config, only=args.env, targets=targets, **options, **common)
             reporter.finish()
@@ -273,8 +273,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
                     started,
                 )
             return 0
-        from reqlock.api import lock
-        from reqlock.project import read_previous
+        from reqlock.locking.api import lock
+        from reqlock.locking.project import read_previous
 
         files = args.requirements or ["requirements.txt"]
         previous = None
@@ -320,14 +320,14 @@ def _check(
 ) -> int:
     from pathlib import Path
 
-    from reqlock.project import Staleness, check_environments, check_file
+    from reqlock.locking.project import Staleness, check_environments, check_file
 
     found: list[Staleness]
     if project_mode:
         assert config is not None
         found = check_environments(config, only=args.env, targets=targets, **options)
     else:
-        from reqlock.api import inputs_fingerprint
+        from reqlock.locking.api import inputs_fingerprint
 
         if args.output == "-":
             raise ConfigError("--check needs a lock file, not stdout", key="--output")
@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_lock_parser(sub)
     try:
-        from reqlock import _cli_deploy
+        from reqlock.cli import deploy as _cli_deploy
     except ImportError:  # pragma: no cover - the deploy commands are optional
         pass
     else:

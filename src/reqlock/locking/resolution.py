@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from reqlock.metadata import DistMetadata
-from reqlock.simple import DistFile
+from reqlock.index.metadata import DistMetadata
+from reqlock.index.pages import DistFile
 from reqlock.targets import Target
 
 

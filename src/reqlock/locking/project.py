@@ -17,11 +17,11 @@ from typing import Any
 
 from packaging.pylock import Pylock
 
-from reqlock.api import Change, LockResult, inputs_fingerprint, lock, stored_fingerprint
-from reqlock.config import Environment, ProjectConfig
+from reqlock.locking.api import Change, LockResult, inputs_fingerprint, lock, stored_fingerprint
+from reqlock.locking.config import Environment, ProjectConfig
 from reqlock.errors import LockFileError
-from reqlock.fingerprint import compare
-from reqlock.lockread import read_lock
+from reqlock.locking.fingerprint import compare
+from reqlock.lockfile import read_lock
 from reqlock.targets import Target
 
 

@@ -47,7 +47,7 @@ from packaging.utils import (
 
 from reqlock.errors import ReqlockError
 from reqlock.targets import Target, current
-from reqlock.verify import LockSelectionError, select_expected
+from reqlock.deploy.verify import LockSelectionError, select_expected
 
 # The algorithms pip's --hash accepts.
 _PIP_HASHES = ("sha256", "sha384", "sha512")
@@ -155,7 +155,7 @@ def export_requirements(
     indexes (e.g. a mirror). ``lock_dir`` resolves relative ``path`` entries.
 
     Raises :class:`ExportError` for packages pip cannot install with hashes and
-    :class:`~reqlock.verify.LockSelectionError` when the lock does not apply.
+    :class:`~reqlock.deploy.verify.LockSelectionError` when the lock does not apply.
     """
     if target is None and (environment is None or tags is None):
         here = current()

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from reqlock._http import redact_url
+from reqlock.index.client import redact_url
 from reqlock.errors import IndexFetchError
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
