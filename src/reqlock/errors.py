@@ -8,12 +8,15 @@ its message names that place and says what to do next. The command line prints
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "ConfigError",
     "IndexFetchError",
     "InventoryError",
     "LockFileError",
     "MetadataError",
+    "MetadataReason",
     "NoVersionsError",
     "ReqlockError",
     "RequirementsError",
@@ -89,8 +92,16 @@ class IndexFetchError(ReqlockError):
         super().__init__(message, hint=hint)
 
 
+MetadataReason = Literal["invalid", "unavailable", "build-refused", "build-failed", "offline"]
+
+
 class MetadataError(ReqlockError):
-    """The metadata of a distribution could not be obtained or is invalid."""
+    """The metadata of a distribution could not be obtained or is invalid.
+
+    ``reason`` is what code branches on: ``invalid`` (the metadata is malformed),
+    ``unavailable`` (no way to read it), ``build-refused`` (only a build would tell,
+    and ``--no-build`` forbids it), ``build-failed``, ``offline`` (not in the cache).
+    """
 
     def __init__(
         self,
@@ -98,10 +109,12 @@ class MetadataError(ReqlockError):
         *,
         package: str,
         version: str | None = None,
+        reason: MetadataReason = "invalid",
         hint: str | None = None,
     ) -> None:
         self.package = package
         self.version = version
+        self.reason: MetadataReason = reason
         super().__init__(message, hint=hint)
 
 

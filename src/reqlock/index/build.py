@@ -81,6 +81,7 @@ def build_metadata(
                 f"{package} {version}: could not run pip to build its metadata: {exc}",
                 package=package,
                 version=version,
+                reason="build-failed",
             ) from None
         if proc.returncode != 0 or not report.exists():
             tail = _last_lines(proc.stderr or proc.stdout, index_urls)
@@ -88,6 +89,7 @@ def build_metadata(
                 f"{package} {version}: building the sdist's metadata failed:\n{tail}",
                 package=package,
                 version=version,
+                reason="build-failed",
                 hint=f"pin a version of {package} that has a wheel, or fix its build",
             )
         try:
@@ -98,10 +100,14 @@ def build_metadata(
                 f"{package} {version}: pip wrote no usable report",
                 package=package,
                 version=version,
+                reason="build-failed",
             ) from None
     if not isinstance(item, Mapping):
         raise MetadataError(
-            f"{package} {version}: pip wrote no usable report", package=package, version=version
+            f"{package} {version}: pip wrote no usable report",
+            package=package,
+            version=version,
+            reason="build-failed",
         )
     return item
 

@@ -385,6 +385,7 @@ class Index:
                 f"{name} {version}: metadata of {dist.filename} is not in the cache (--offline)",
                 package=name,
                 version=version,
+                reason="offline",
                 hint="run once without --offline to fill the cache",
             )
         if dist.is_wheel:
@@ -502,6 +503,7 @@ class Index:
                 "reqlock would have to build it to know them, and --no-build forbids that",
                 package=name,
                 version=version,
+                reason="build-refused",
                 hint=f"allow builds, or pin a version of {name} that has a wheel",
             )
         self._reporter.building(name, version)

@@ -346,7 +346,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         try:
             return self.index.metadata(candidate.name, str(candidate.version), candidate.meta_file)
         except MetadataError as exc:
-            if "--no-build" in str(exc) or "not in the cache" in str(exc):
+            if exc.reason in ("build-refused", "offline"):
                 raise
             raise ResolutionError(exc.message, hint=exc.hint) from None
 
