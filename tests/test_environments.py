@@ -14,11 +14,12 @@ import pytest
 from packaging.pylock import Package, Pylock
 
 from reqlock.cli.main import main
-from reqlock.locking.config import ProjectConfig, load_config
 from reqlock.errors import ConfigError, ReqlockError, TargetError
 from reqlock.lockfile import read_lock
+from reqlock.locking.config import ProjectConfig, load_config
 from reqlock.locking.project import check_environments, lock_environments
 from reqlock.targets import Target, environment_marker
+from tests.lockapi import with_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,7 +71,7 @@ def files_of(package: Package) -> set[tuple[str, str]]:
 
 
 def reasons(config: ProjectConfig, **options: Any) -> dict[str, tuple[str, ...]]:
-    return {s.path.name: s.reasons for s in check_environments(config, **options)}
+    return {s.path.name: s.reasons for s in check_environments(config, **with_options(environ=ENVIRON, **options))}
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ DEV = "leaf-a\nFoo.Bar\nmarkers-top\nextras-a[y]\nplat-pkg\n"
 
 def test_prod_and_dev_share_versions_and_files(tmp_path: Path, opts: dict[str, Any]) -> None:
     config = write_project(tmp_path, prod=PROD, dev=DEV)
-    done = lock_environments(config, **opts)
+    done = lock_environments(config, **with_options(**opts))
     assert [d.environment.name for d in done] == ["prod", "dev"]
     assert all(d.written for d in done)
     prod = read_lock(tmp_path / "pylock.prod.toml")
@@ -116,7 +117,7 @@ def test_prod_and_dev_share_versions_and_files(tmp_path: Path, opts: dict[str, A
 def test_dev_contradicting_a_prod_pin_names_both(tmp_path: Path, opts: dict[str, Any]) -> None:
     config = write_project(tmp_path, prod=PROD, dev="leaf-b\n# needs the newest\nleaf-a>=2\n")
     with pytest.raises(ReqlockError) as info:
-        lock_environments(config, **opts)
+        lock_environments(config, **with_options(**opts))
     text = str(info.value)
     assert "requirements-dev.txt:3" in text
     assert "the prod lock (pylock.prod.toml) pins leaf-a==1.1" in text
@@ -130,7 +131,7 @@ def test_transitive_contradiction_names_the_dependency_and_the_prod_pin(
     # prod: Foo.Bar -> 1.1; dev: norm-user needs foo-bar<1.1.
     config = write_project(tmp_path, prod="Foo.Bar\n", dev="norm-user\n")
     with pytest.raises(ReqlockError) as info:
-        lock_environments(config, **opts)
+        lock_environments(config, **with_options(**opts))
     text = str(info.value)
     assert "the prod lock (pylock.prod.toml) pins foo-bar==1.1" in text
     assert "norm-user" in text
@@ -147,7 +148,7 @@ def test_custom_target_from_the_config(tmp_path: Path, opts: dict[str, Any]) -> 
             'python = "3.12"\nplatforms = ["manylinux_2_31_aarch64"]\n'
         ),
     )
-    lock_environments(config, **opts)
+    lock_environments(config, **with_options(**opts))
     box = config.targets[1]
     assert box.name == "arm-box"
     prod = read_lock(tmp_path / "pylock.prod.toml")
@@ -172,7 +173,7 @@ def test_same_marker_in_the_config_is_a_config_error(tmp_path: Path, opts: dict[
         targets='["linux-x86_64-py3.12", "musllinux-x86_64-py3.12"]',
     )
     with pytest.raises(ConfigError) as info:
-        lock_environments(config, **opts)
+        lock_environments(config, **with_options(**opts))
     assert "linux-x86_64-py3.12" in str(info.value)
     assert "musllinux-x86_64-py3.12" in str(info.value)
     assert not (tmp_path / "pylock.prod.toml").exists()
@@ -184,12 +185,12 @@ def test_check_environments(tmp_path: Path, opts: dict[str, Any]) -> None:
         "pylock.prod.toml": ("the lock file is missing",),
         "pylock.dev.toml": ("the lock file is missing",),
     }
-    lock_environments(config, only="prod", **opts)
+    lock_environments(config, **with_options(only="prod", **opts))
     assert reasons(config) == {
         "pylock.prod.toml": (),
         "pylock.dev.toml": ("the lock file is missing",),
     }
-    lock_environments(config, **opts)
+    lock_environments(config, **with_options(**opts))
     assert reasons(config) == {"pylock.prod.toml": (), "pylock.dev.toml": ()}
     assert reasons(config, only="prod") == {"pylock.prod.toml": ()}
 
@@ -198,26 +199,26 @@ def test_check_environments(tmp_path: Path, opts: dict[str, Any]) -> None:
         "pylock.prod.toml": (),
         "pylock.dev.toml": ("the requirements changed",),
     }
-    lock_environments(config, **opts)
+    lock_environments(config, **with_options(**opts))
     (tmp_path / "requirements.txt").write_text("leaf-a<2\n")
     assert reasons(config)["pylock.prod.toml"] == ("the requirements changed",)
     # Re-locking prod alone leaves dev behind: dev is stale through its layer.
-    lock_environments(config, only="prod", **opts)
+    lock_environments(config, **with_options(only="prod", **opts))
     assert reasons(config) == {"pylock.prod.toml": (), "pylock.dev.toml": (LAYERS_CHANGED,)}
-    lock_environments(config, **opts)
+    lock_environments(config, **with_options(**opts))
     assert reasons(config) == {"pylock.prod.toml": (), "pylock.dev.toml": ()}
     # Another target list or index makes both stale.
     other_targets = list(config.targets[:2])
     assert set(reasons(config, targets=other_targets).values()) >= {("the targets changed",)}
-    assert reasons(config, index_url="http://elsewhere/simple/")["pylock.prod.toml"] == (
+    assert reasons(config, index_url="https://elsewhere/simple/")["pylock.prod.toml"] == (
         "the index URLs changed",
     )
 
 
 def test_dev_is_stale_when_prod_pins_move(tmp_path: Path, opts: dict[str, Any]) -> None:
     config = write_project(tmp_path, prod="leaf-a\n", dev="leaf-a\nleaf-b\n")
-    lock_environments(config, **opts)
-    lock_environments(config, only="prod", upgrade_packages=["leaf-a==1.0"], **opts)
+    lock_environments(config, **with_options(**opts))
+    lock_environments(config, **with_options(only="prod", upgrade_packages=["leaf-a==1.0"], **opts))
     prod = read_lock(tmp_path / "pylock.prod.toml")
     dev = read_lock(tmp_path / "pylock.dev.toml")
     target = config.targets[0]
@@ -230,17 +231,17 @@ def test_upgrade_reports_changes_against_the_existing_lock(
     tmp_path: Path, opts: dict[str, Any]
 ) -> None:
     config = write_project(tmp_path, prod="leaf-a\n", dev="leaf-b\n")
-    lock_environments(config, **opts)
-    again = lock_environments(config, upgrade=True, **opts)
+    lock_environments(config, **with_options(**opts))
+    again = lock_environments(config, **with_options(upgrade=True, **opts))
     assert [d.written for d in again] == [False, False]
     assert [d.changes for d in again] == [(), ()]
 
 
 def test_relock_without_changes_writes_nothing(tmp_path: Path, opts: dict[str, Any]) -> None:
     config = write_project(tmp_path, prod=PROD, dev=DEV)
-    lock_environments(config, **opts)
+    lock_environments(config, **with_options(**opts))
     before = {p: p.read_bytes() for p in tmp_path.glob("pylock.*.toml")}
-    again = lock_environments(config, **opts)
+    again = lock_environments(config, **with_options(**opts))
     assert [(d.written, d.changes) for d in again] == [(False, ()), (False, ())]
     assert {p: p.read_bytes() for p in tmp_path.glob("pylock.*.toml")} == before
 

@@ -9,8 +9,8 @@ import pytest
 from packaging.tags import Tag
 
 from reqlock.deploy.export import ExportError, export_requirements
-from reqlock.targets import Target
 from reqlock.deploy.verify import LockNotApplicableError, LockSelectionError
+from reqlock.targets import Target
 from tests.test_verify import HERE_ENV, HERE_TAGS, fake_hash, make_lock, package, wheel_entry
 
 LINUX = Target(

@@ -23,11 +23,12 @@ from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from reqlock import lock
-from reqlock.locking.api import LockResult
 from reqlock.deploy.export import export_requirements
 from reqlock.lockfile import read_lock
+from reqlock.locking.api import LockResult
 from reqlock.targets import Target, current, environment_marker, parse_target
 from tests.fakeindex.pipcheck import Venv
+from tests.lockapi import with_options
 
 pytestmark = pytest.mark.e2e
 
@@ -113,7 +114,7 @@ def _multi_targets() -> list[Target]:
 def _lock(tmp_path: Path, index_url: str, targets: list[Target]) -> tuple[LockResult, Path]:
     req = tmp_path / "requirements.txt"
     req.write_text(REQUIREMENTS)
-    result = lock([req], index_url=index_url, targets=targets, no_cache=True)
+    result = lock([req], **with_options(index_url=index_url, targets=targets, no_cache=True))
     path = tmp_path / "pylock.toml"
     assert result.write(path)
     return result, path

@@ -31,12 +31,13 @@ from typing import Any, NamedTuple
 import pytest
 
 import reqlock.locking.api
-from reqlock.index.client import HttpClient
-from reqlock.locking.api import LockResult, lock
 from reqlock.cli.main import main
 from reqlock.errors import IndexFetchError, ReqlockError
+from reqlock.index.client import HttpClient
+from reqlock.locking.api import LockResult, lock
 from tests.fakeindex import FakeIndexApp
 from tests.fakeindex.faults import Fault, FaultServer
+from tests.lockapi import with_options
 
 USER, SECRET = "alice", "s3cr3t-token"
 TIMEOUT = 0.5  # seconds without an answer before an attempt counts as timed out
@@ -63,7 +64,7 @@ class Faulty:
 
     def lock(self, requirements: tuple[str, ...] = REQS, **kw: Any) -> LockResult:
         kw.setdefault("no_cache", "cache_dir" not in kw)
-        return lock(requirements=list(requirements), index_url=self.url, **kw)
+        return lock(**with_options(requirements=list(requirements), index_url=self.url, **kw))
 
     def paths(self) -> list[str]:
         """The paths of every request logged so far."""
@@ -75,7 +76,9 @@ def fast_http(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every HttpClient that lock() builds: short time-out, no backoff."""
     monkeypatch.setenv("REQLOCK_HTTP_TIMEOUT", str(TIMEOUT))
     monkeypatch.setattr(
-        reqlock.locking.api, "HttpClient", functools.partial(HttpClient, timeout=TIMEOUT, backoff=0.0)
+        reqlock.locking.api,
+        "HttpClient",
+        functools.partial(HttpClient, timeout=TIMEOUT, backoff=0.0),
     )
 
 

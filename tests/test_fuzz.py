@@ -51,9 +51,8 @@ from hypothesis import strategies as st
 from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name
 
+from reqlock.deploy.inventory import Inventory, _Pending, parse_record
 from reqlock.deploy.inventory_script import RECORD_ALGORITHMS
-from reqlock.index.rangezip import BadZip, RangeNotSupported, read_member
-from reqlock.locking.config import ProjectConfig, parse_config
 from reqlock.errors import (
     ConfigError,
     IndexFetchError,
@@ -63,8 +62,6 @@ from reqlock.errors import (
     RequirementsError,
     TargetError,
 )
-from reqlock.deploy.inventory import Inventory, _Pending, parse_record
-from reqlock.lockfile import parse_lock
 from reqlock.index.metadata import (
     find_dist_info_metadata,
     is_static_sdist_metadata,
@@ -72,8 +69,11 @@ from reqlock.index.metadata import (
     sdist_pkg_info,
     wheel_metadata,
 )
-from reqlock.locking.requirements import RequirementSet, parse_requirements
 from reqlock.index.pages import JSON_CONTENT_TYPE, parse_project_page
+from reqlock.index.rangezip import BadZip, RangeNotSupported, read_member
+from reqlock.lockfile import parse_lock
+from reqlock.locking.config import ProjectConfig, parse_config
+from reqlock.locking.requirements import RequirementSet, parse_requirements
 from reqlock.targets import Target, parse_target
 
 TIMEOUT = 1.0

@@ -12,7 +12,7 @@ import io
 import struct
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-import reqlock.index.build
-from reqlock.index.client import HttpClient
-from reqlock.index.rangezip import BadZip, read_member
-from reqlock.index.cache import Cache
 from reqlock.errors import IndexFetchError, MetadataError
+from reqlock.index.build import build_metadata
+from reqlock.index.cache import Cache
+from reqlock.index.client import HttpClient
 from reqlock.index.index import Index
 from reqlock.index.metadata import find_dist_info_metadata
 from reqlock.index.pages import DistFile, ProjectPage
+from reqlock.index.rangezip import BadZip, read_member
 from tests.fakeindex import FakeIndexApp, Universe, build_wheel, make_app
 
 BASE = "http://fakeindex"
@@ -47,10 +47,19 @@ def http_for(app: Any, **kw: Any) -> HttpClient:
     return HttpClient(transport=httpx.WSGITransport(app=app), **kw)
 
 
+def forbidden_build(*args: object, **kwargs: object) -> Mapping[str, Any]:
+    raise AssertionError("pip must not run in this test")
+
+
 @contextmanager
 def open_index(
     app: Any, urls: Iterable[str] = (SIMPLE,), *, http: HttpClient | None = None, **kw: Any
 ) -> Iterator[Index]:
+    # No hedged range reads unless a test asks for them: whether the hedge fires
+    # depends on how fast the machine answers, and request logs must not.
+    kw.setdefault("hedge_after", None)
+    # pip runs only in the tests that pass a builder of their own.
+    kw.setdefault("builder", forbidden_build)
     index = Index(list(urls), http=http or http_for(app), **kw)
     try:
         yield index
@@ -793,15 +802,6 @@ def test_a_wheel_without_metadata_is_a_metadata_error(tmp_path: Path) -> None:
 # -- sdists --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError("pip must not run in this test")
-
-    monkeypatch.setattr(reqlock.index.build, "build_metadata", forbidden)
-
-
-@pytest.mark.usefixtures("no_build")
 def test_static_sdist_metadata_is_read_without_pip(make_index_app: MakeApp) -> None:
     app = make_index_app()
     with open_index(app) as index:
@@ -811,7 +811,6 @@ def test_static_sdist_metadata_is_read_without_pip(make_index_app: MakeApp) -> N
     assert gets(app, "/files/") == ["/files/sdist_static-1.0.tar.gz"]
 
 
-@pytest.mark.usefixtures("no_build")
 def test_dynamic_sdist_with_no_build_is_refused(make_index_app: MakeApp) -> None:
     with open_index(make_index_app(), allow_build=False) as index:
         sdist = sdist_of(index.project("sdist-dynamic"), "1.0")
@@ -827,20 +826,20 @@ def test_dynamic_sdist_is_built_through_pip_once(
     make_index_app: MakeApp,
     serve_app: Callable[[FakeIndexApp], str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = make_index_app()
     # Served on 127.0.0.1 so that pip, were it to ask the index, would stay local.
     simple = f"{serve_app(app)}/simple/"
     calls: list[dict[str, Any]] = []
-    real_build = reqlock.index.build.build_metadata
+    real_build = build_metadata
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs)
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(reqlock.index.build, "build_metadata", counting)
-    with Index([simple], http=HttpClient(backoff=0.0), cache=Cache(tmp_path)) as index:
+    with Index(
+        [simple], http=HttpClient(backoff=0.0), cache=Cache(tmp_path), builder=counting
+    ) as index:
         sdist = sdist_of(index.project("sdist-dynamic"), "1.0")
         meta = index.metadata("sdist-dynamic", "1.0", sdist)
     assert requirement_names(meta.requires_dist) == ["leaf-b<2"]  # not in PKG-INFO
@@ -849,8 +848,9 @@ def test_dynamic_sdist_is_built_through_pip_once(
 
     # The built metadata is cached: no pip, no request the second time.
     app.clear_requests()
-    monkeypatch.setattr(reqlock.index.build, "build_metadata", None)
-    with Index([simple], http=HttpClient(backoff=0.0), cache=Cache(tmp_path)) as index:
+    with Index(
+        [simple], http=HttpClient(backoff=0.0), cache=Cache(tmp_path), builder=forbidden_build
+    ) as index:
         again = index.metadata(
             "sdist-dynamic", "1.0", index.project("sdist-dynamic").files(Version("1.0"))[0]
         )
@@ -878,7 +878,6 @@ def fill(index: Index) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.usefixtures("no_build")
 def test_a_second_index_on_the_same_cache_makes_no_request(
     make_index_app: MakeApp, tmp_path: Path
 ) -> None:
@@ -892,7 +891,6 @@ def test_a_second_index_on_the_same_cache_makes_no_request(
     assert app.requests == []
 
 
-@pytest.mark.usefixtures("no_build")
 def test_offline_with_a_filled_cache_needs_no_network(
     make_index_app: MakeApp, tmp_path: Path
 ) -> None:
@@ -938,7 +936,6 @@ def test_offline_without_cached_metadata_is_a_clear_error(
     assert failing.calls == 0
 
 
-@pytest.mark.usefixtures("no_build")
 def test_refresh_refetches_pages_but_not_metadata(make_index_app: MakeApp, tmp_path: Path) -> None:
     app = make_index_app()
     with open_index(app, cache=Cache(tmp_path)) as index:

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from packaging.tags import Tag, sys_tags
 
 from reqlock.deploy import inventory_script as _inventory_script
-from reqlock.errors import InventoryError
 from reqlock.deploy.inventory import check_files, inventory, parse_record, tags_from_facts
+from reqlock.errors import InventoryError
 
 # --------------------------------------------------------------------------- helpers
 

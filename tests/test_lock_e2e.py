@@ -15,6 +15,7 @@ from packaging.pylock import Pylock
 from reqlock import lock
 from reqlock.lockfile import read_lock
 from tests.fakeindex.pipcheck import Venv
+from tests.lockapi import with_options
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +52,7 @@ def test_lock_then_pip_installs_exactly_the_lock(
 ) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text(REQUIREMENTS)
-    result = lock([req], index_url=index_url, cache_dir=tmp_path / "cache")
+    result = lock([req], **with_options(index_url=index_url, cache_dir=tmp_path / "cache"))
     out = tmp_path / "pylock.toml"
     assert result.write(out)
     assert not result.write(out)  # the same lock again: the file is left alone
@@ -86,8 +87,8 @@ def test_lock_then_pip_installs_exactly_the_lock(
 def test_lock_is_deterministic_and_valid(tmp_path: Path, index_url: str) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text(REQUIREMENTS)
-    first = lock([req], index_url=index_url, cache_dir=tmp_path / "c1").to_toml()
-    second = lock([req], index_url=index_url, no_cache=True).to_toml()
+    first = lock([req], **with_options(index_url=index_url, cache_dir=tmp_path / "c1")).to_toml()
+    second = lock([req], **with_options(index_url=index_url, no_cache=True)).to_toml()
     assert first == second
     if sys.version_info >= (3, 11):
         import tomllib

@@ -21,11 +21,12 @@ from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from reqlock import lock
+from reqlock.errors import ConfigError, ReqlockError, TargetError
 from reqlock.locking.api import LockResult
 from reqlock.locking.config import parse_config
-from reqlock.errors import ConfigError, ReqlockError, TargetError
 from reqlock.targets import PRESETS, Target, environment_marker, parse_target
 from tests.fakeindex import Universe
+from tests.lockapi import with_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,13 +100,15 @@ EXPECTED: dict[str, dict[str, str]] = {
 
 def _lock(transport: httpx.BaseTransport, targets: Sequence[Target], **kwargs: Any) -> LockResult:
     return lock(
-        requirements=list(kwargs.pop("requirements", REQUIREMENTS)),
-        targets=list(targets),
-        index_url=INDEX,
-        transport=transport,
-        no_cache=True,
-        environ=ENVIRON,
-        **kwargs,
+        **with_options(
+            requirements=list(kwargs.pop("requirements", REQUIREMENTS)),
+            targets=list(targets),
+            index_url=INDEX,
+            transport=transport,
+            no_cache=True,
+            environ=ENVIRON,
+            **kwargs,
+        )
     )
 
 
@@ -356,12 +359,14 @@ def test_two_targets_with_the_same_marker_are_refused(
     transport, seen = _no_network()
     with pytest.raises(ConfigError) as info:
         lock(
-            requirements=["leaf-a"],
-            targets=pair,
-            index_url=INDEX,
-            transport=transport,
-            no_cache=True,
-            environ=ENVIRON,
+            **with_options(
+                requirements=["leaf-a"],
+                targets=pair,
+                index_url=INDEX,
+                transport=transport,
+                no_cache=True,
+                environ=ENVIRON,
+            )
         )
     assert info.value.key == "targets"
     for target in pair:

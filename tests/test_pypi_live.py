@@ -15,6 +15,7 @@ from packaging.pylock import Pylock
 
 from reqlock import lock
 from tests.fakeindex.pipcheck import isolated_pip_env
+from tests.lockapi import with_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,7 +46,7 @@ def test_same_pins_as_pip_lock(corpus: str, tmp_path: Path) -> None:
     source = CORPUS / corpus
     if not source.exists():
         pytest.skip(f"{source} is not there (../shared/corpus is outside the repo)")
-    ours = lock([source], index_url=PYPI, cache_dir=tmp_path / "cache").to_toml()
+    ours = lock([source], **with_options(index_url=PYPI, cache_dir=tmp_path / "cache")).to_toml()
     pip_out = tmp_path / "pip-pylock.toml"
     proc = subprocess.run(
         [
@@ -96,7 +97,9 @@ def test_multi_target_pins_equal_uv_per_platform(tmp_path: Path) -> None:
     if not source.exists() or uv is None:
         pytest.skip("needs ../shared/corpus/web.in and uv (the test extra)")
     targets = [parse_target(spec) for spec in UV_PLATFORMS]
-    result = lock([source], index_url=PYPI, targets=targets, cache_dir=tmp_path / "cache")
+    result = lock(
+        [source], **with_options(index_url=PYPI, targets=targets, cache_dir=tmp_path / "cache")
+    )
     model = Pylock.from_dict(tomllib.loads(result.to_toml()))
     for target in targets:
         ours = {

@@ -18,12 +18,13 @@ import pytest
 from packaging.pylock import Pylock
 
 from reqlock import lock
-from reqlock.locking.api import LockResult, inputs_fingerprint, stored_fingerprint
 from reqlock.cli.main import main
 from reqlock.errors import ConfigError, ReqlockError
 from reqlock.lockfile import read_lock
+from reqlock.locking.api import LockResult, inputs_fingerprint, stored_fingerprint
 from reqlock.locking.project import check_file
 from reqlock.targets import parse_target
+from tests.lockapi import with_options
 
 INDEX = "http://fakeindex/simple/"
 # Passed as lock()'s environment: no REQLOCK_* variable or ~/.netrc of the machine
@@ -56,12 +57,14 @@ def relock(
         kwargs.setdefault("targets", [LINUX])
         return lock(
             list(files),
-            requirements=list(requirements),
-            index_url=INDEX,
-            transport=wsgi_transport,
-            environ=ENVIRON,
-            **cache,
-            **kwargs,
+            **with_options(
+                requirements=list(requirements),
+                index_url=INDEX,
+                transport=wsgi_transport,
+                environ=ENVIRON,
+                **cache,
+                **kwargs,
+            ),
         )
 
     return run
@@ -294,15 +297,17 @@ def test_check_file_current_and_stale(relock: Any, tmp_path: Path) -> None:
     def state(**kwargs: Any) -> tuple[str, ...]:
         kwargs.setdefault("targets", [LINUX])
         kwargs.setdefault("index_url", INDEX)
-        return check_file(path, inputs_fingerprint([req], **kwargs)).reasons
+        return check_file(path, inputs_fingerprint([req], environ=ENVIRON, **with_options(**kwargs))).reasons
 
     assert state() == ("the lock file is missing",)
     relock((), files=(req,)).write(path)
     assert stored_fingerprint(read_lock(path)) == inputs_fingerprint(
-        [req], targets=[LINUX], index_url=INDEX
+        [req], environ=ENVIRON, **with_options(targets=[LINUX], index_url=INDEX)
     )
     assert state() == ()
-    assert check_file(path, inputs_fingerprint([req], targets=[LINUX], index_url=INDEX)).current
+    assert check_file(
+        path, inputs_fingerprint([req], environ=ENVIRON, **with_options(targets=[LINUX], index_url=INDEX))
+    ).current
 
     # Comments, blank lines and line order do not count.
     req.write_text("# pinned later\nleaf-b>=1\n\nleaf-a  # the leaf\n")
@@ -310,13 +315,15 @@ def test_check_file_current_and_stale(relock: Any, tmp_path: Path) -> None:
     # Everything else does, and the reason says which input.
     assert state(targets=[LINUX, WINDOWS]) == ("the targets changed",)
     assert state(targets=[parse_target("linux-x86_64-py3.13")]) == ("the targets changed",)
-    assert state(index_url="http://elsewhere/simple/") == ("the index URLs changed",)
+    assert state(index_url="https://elsewhere/simple/") == ("the index URLs changed",)
     assert state(exclude_newer=FEB) == (
         "the options changed (--pre, --only-binary/--no-binary, --exclude-newer)",
     )
     req.write_text("leaf-a\nleaf-b>=2\n")
     assert state() == ("the requirements changed",)
-    assert not check_file(path, inputs_fingerprint([req], targets=[LINUX], index_url=INDEX)).current
+    assert not check_file(
+        path, inputs_fingerprint([req], environ=ENVIRON, **with_options(targets=[LINUX], index_url=INDEX))
+    ).current
 
 
 # -- the command line -----------------------------------------------------------------

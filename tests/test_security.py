@@ -21,6 +21,7 @@ from reqlock.cli.main import main
 from reqlock.errors import ConfigError, IndexFetchError
 from reqlock.progress import Reporter
 from tests.fakeindex.app import FakeIndexApp
+from tests.lockapi import with_options
 
 SECRET = "s3cret-T0ken"
 MakeApp = Callable[..., FakeIndexApp]
@@ -109,11 +110,13 @@ def test_credentials_are_not_sent_to_another_host(
     public = make_index_app()
     private_base, public_base = serve_app(private), serve_app(public)
     lock(
-        requirements=["leaf-a"],
-        index_url=f"http://alice:{SECRET}@{_host_port(private_base)}/simple/",
-        extra_index_urls=[f"{public_base.replace('127.0.0.1', 'localhost')}/simple/"],
-        no_cache=True,
-        environ={"NETRC": os.devnull},
+        **with_options(
+            requirements=["leaf-a"],
+            index_url=f"http://alice:{SECRET}@{_host_port(private_base)}/simple/",
+            extra_index_urls=[f"{public_base.replace('127.0.0.1', 'localhost')}/simple/"],
+            no_cache=True,
+            environ={"NETRC": os.devnull},
+        )
     )
     assert private.requests
     assert not any("authorization" in r.headers for r in public.requests)
@@ -124,10 +127,12 @@ def test_a_bad_netrc_is_a_clear_error(tmp_path: Path) -> None:
     netrc.write_text("machine\n")
     with pytest.raises(ConfigError) as info:
         lock(
-            requirements=["leaf-a"],
-            index_url="https://index.invalid/simple/",
-            no_cache=True,
-            environ={"NETRC": str(netrc)},
+            **with_options(
+                requirements=["leaf-a"],
+                index_url="https://index.invalid/simple/",
+                no_cache=True,
+                environ={"NETRC": str(netrc)},
+            )
         )
     assert str(netrc) in str(info.value)
 
@@ -137,12 +142,16 @@ def test_a_bad_netrc_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_plain_http_index_is_refused_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        lock(requirements=["leaf-a"], index_url="http://example.com/simple/", no_cache=True)
+        lock(
+            **with_options(
+                requirements=["leaf-a"], index_url="http://example.com/simple/", no_cache=True
+            )
+        )
     assert "--allow-insecure-host example.com" in str(info.value)
 
 
 def test_loopback_http_is_allowed(index_url: str) -> None:
-    result = lock(requirements=["leaf-a"], index_url=index_url, no_cache=True)
+    result = lock(**with_options(requirements=["leaf-a"], index_url=index_url, no_cache=True))
     assert result.package_count == 1
 
 
@@ -150,14 +159,19 @@ def test_an_allowed_insecure_host_works(index_base: str) -> None:
     # "localhost" is loopback too; name the host the way a LAN index would be named.
     url = index_base.replace("127.0.0.1", "localhost") + "/simple/"
     result = lock(
-        requirements=["leaf-a"], index_url=url, no_cache=True, allow_insecure_hosts=["localhost"]
+        **with_options(
+            requirements=["leaf-a"],
+            index_url=url,
+            no_cache=True,
+            allow_insecure_hosts=["localhost"],
+        )
     )
     assert result.package_count == 1
 
 
 def test_an_insecure_link_on_a_secure_index_is_refused() -> None:
-    from reqlock.index.client import HttpClient
     from reqlock.index.auth import IndexPolicy
+    from reqlock.index.client import HttpClient
 
     client = HttpClient(policy=IndexPolicy())
     with pytest.raises(IndexFetchError) as info:
@@ -174,20 +188,24 @@ def test_first_index_wins_and_mixing_is_opt_in(
     first_base, second_base = serve_app(first), serve_app(second)
     second_url = second_base.replace("127.0.0.1", "localhost") + "/simple/"
     result = lock(
-        requirements=["leaf-a"],
-        index_url=f"{first_base}/simple/",
-        extra_index_urls=[second_url],
-        no_cache=True,
+        **with_options(
+            requirements=["leaf-a"],
+            index_url=f"{first_base}/simple/",
+            extra_index_urls=[second_url],
+            no_cache=True,
+        )
     )
     (package,) = result.pylock.packages
     assert package.index == f"{first_base}/simple/"
     assert not second.requests_for("/simple/leaf-a")
     mixed = lock(
-        requirements=["leaf-a"],
-        index_url=f"{first_base}/simple/",
-        extra_index_urls=[second_url],
-        index_strategy="unsafe-best-match",
-        no_cache=True,
+        **with_options(
+            requirements=["leaf-a"],
+            index_url=f"{first_base}/simple/",
+            extra_index_urls=[second_url],
+            index_strategy="unsafe-best-match",
+            no_cache=True,
+        )
     )
     assert second.requests_for("/simple/leaf-a")
     assert mixed.package_count == 1
@@ -195,15 +213,17 @@ def test_first_index_wins_and_mixing_is_opt_in(
 
 def test_unknown_index_strategy_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="index strategy"):
-        lock(requirements=["leaf-a"], index_strategy="best", no_cache=True)
+        lock(**with_options(requirements=["leaf-a"], index_strategy="best", no_cache=True))
 
 
 def test_yanked_release_only_when_pinned_with_a_warning(index_url: str) -> None:
     reporter = Reporter()
-    free = lock(requirements=["yanked-pkg"], index_url=index_url, no_cache=True)
+    free = lock(**with_options(requirements=["yanked-pkg"], index_url=index_url, no_cache=True))
     (package,) = free.pylock.packages
     pinned = lock(
-        requirements=["yanked-pkg==2.0"], index_url=index_url, no_cache=True, reporter=reporter
+        **with_options(
+            requirements=["yanked-pkg==2.0"], index_url=index_url, no_cache=True, reporter=reporter
+        )
     )
     (pinned_package,) = pinned.pylock.packages
     assert str(package.version) != "2.0"

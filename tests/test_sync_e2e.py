@@ -25,10 +25,10 @@ import tomli_w
 from packaging.tags import sys_tags
 
 from reqlock.cli.main import main
-from reqlock.errors import SyncError
-from reqlock.lockfile import read_lock
 from reqlock.deploy.sync import PipFailedError, _tail, plan_sync, sync
 from reqlock.deploy.verify import verify
+from reqlock.errors import SyncError
+from reqlock.lockfile import read_lock
 from tests.fakeindex.build import build_sdist, build_wheel
 from tests.test_verify import HERE_MARKER, sha256_of
 

@@ -21,7 +21,6 @@ from packaging.pylock import Pylock
 from packaging.tags import Tag, parse_tag, sys_tags
 from packaging.utils import canonicalize_name
 
-from reqlock.errors import ReqlockError
 from reqlock.deploy.inventory import FileIssue, InstalledDist, Inventory, InventoryProblem
 from reqlock.deploy.verify import (
     PROBLEM_KINDS,
@@ -34,6 +33,7 @@ from reqlock.deploy.verify import (
     select_expected,
     verify,
 )
+from reqlock.errors import ReqlockError
 
 HERE_ENV: dict[str, str] = dict(default_environment())
 HERE_TAGS: tuple[Tag, ...] = tuple(sys_tags())

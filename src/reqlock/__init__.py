@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
-    "LockResult": "reqlock.locking.api",
+    "LockResult": "reqlock.locking.result",
     "lock": "reqlock.locking.api",
     "ReqlockError": "reqlock.errors",
     "RequirementSet": "reqlock.locking.requirements",
@@ -56,20 +56,21 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from reqlock.locking.api import LockResult, lock
-    from reqlock.errors import ReqlockError
     from reqlock.deploy.export import export_requirements
     from reqlock.deploy.inventory import inventory
+    from reqlock.deploy.sync import SyncResult, sync
+    from reqlock.deploy.verify import Problem, Report, VerifyError, verify
+    from reqlock.errors import ReqlockError
     from reqlock.lockfile import read_lock
+    from reqlock.locking.api import lock
     from reqlock.locking.requirements import (
         RequirementSet,
         load_requirements,
         parse_requirement_strings,
         parse_requirements,
     )
-    from reqlock.deploy.sync import SyncResult, sync
+    from reqlock.locking.result import LockResult
     from reqlock.targets import Target, parse_target
-    from reqlock.deploy.verify import Problem, Report, VerifyError, verify
 
 
 def __getattr__(name: str) -> Any:

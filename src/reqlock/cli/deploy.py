@@ -12,7 +12,6 @@ from __future__ import annotations
 __all__ = ["register"]
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -180,14 +179,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _write(path: str, text: str) -> None:
     from reqlock.errors import ReqlockError
+    from reqlock.files import write_atomic
 
-    # Write next to the target and rename, so a reader never sees half a file.
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise ReqlockError(f"{path}: cannot write: {exc.strerror or exc}") from None

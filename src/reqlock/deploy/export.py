@@ -45,9 +45,9 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from reqlock.deploy.verify import LockSelectionError, select_expected
 from reqlock.errors import ReqlockError
 from reqlock.targets import Target, current
-from reqlock.deploy.verify import LockSelectionError, select_expected
 
 # The algorithms pip's --hash accepts.
 _PIP_HASHES = ("sha256", "sha384", "sha512")

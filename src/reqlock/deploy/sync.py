@@ -39,10 +39,11 @@ from packaging.pylock import Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from reqlock.errors import SyncError
 from reqlock.deploy.export import export_requirements
 from reqlock.deploy.inventory import Inventory, _resolve_python, _start
 from reqlock.deploy.verify import Report, _load, _redact, _verify_loaded
+from reqlock.errors import SyncError
+from reqlock.pipcall import clean_pip_env, pip_command
 
 # Problems sync repairs by reinstalling the locked file.
 _REINSTALL_KINDS = frozenset(
@@ -214,28 +215,6 @@ def _older(installed: str | None, locked: str | None) -> bool:
         return True
 
 
-def _pip_env() -> dict[str, str]:
-    # The machine's pip configuration (files and PIP_* variables) must not add
-    # indexes or constraints: --isolated covers files, this covers the variables.
-    env = {key: value for key, value in os.environ.items() if not key.upper().startswith("PIP_")}
-    env["PIP_CONFIG_FILE"] = os.devnull
-    return env
-
-
-def _pip_command(target: str | None) -> list[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "--isolated",
-        "--disable-pip-version-check",
-        "--no-input",
-    ]
-    if target is not None:
-        command += ["--python", target]
-    return command
-
-
 def _tail(output: str) -> str:
     lines = [line for line in _redact(output).splitlines() if line.strip()]
     errors = [line for line in lines if line.lstrip().startswith("ERROR")]
@@ -244,14 +223,14 @@ def _tail(output: str) -> str:
 
 
 def _run_pip(arguments: Sequence[str], target: str | None, what: str) -> None:
-    command = [*_pip_command(target), *arguments]
+    command = [*pip_command(target), *arguments]
     try:
         proc = subprocess.run(
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=_pip_env(),
+            env=clean_pip_env(),
             check=False,
         )
     except OSError as exc:

@@ -53,7 +53,6 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from reqlock.errors import ReqlockError
 from reqlock.deploy.inventory import (
     FileIssue,
     InstalledDist,
@@ -62,6 +61,7 @@ from reqlock.deploy.inventory import (
     _start,
     check_files,
 )
+from reqlock.errors import ReqlockError
 from reqlock.lockfile import read_lock
 
 ProblemKind: TypeAlias = Literal[

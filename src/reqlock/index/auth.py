@@ -14,7 +14,13 @@ a log line or an error can carry them.
 
 from __future__ import annotations
 
-__all__ = ["Credentials", "IndexPolicy", "check_index_url", "split_credentials"]
+__all__ = [
+    "DEFAULT_INDEX_URL",
+    "Credentials",
+    "IndexPolicy",
+    "check_index_url",
+    "split_credentials",
+]
 
 import ipaddress
 import netrc
@@ -26,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from reqlock.errors import ConfigError
 
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 Origin = tuple[str, str, int]
 
 
@@ -82,8 +89,11 @@ def split_credentials(
 
 
 def _netrc_entry(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    path = environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-    if not host or not Path(path).is_file():
+    # The caller's environment decides, not the process's: a library caller that
+    # passes its own ``environ`` gets no netrc of the machine's user.
+    home = environ.get("HOME")
+    path = environ.get("NETRC") or (os.path.join(home, ".netrc") if home else "")
+    if not host or not path or not Path(path).is_file():
         return None
     try:
         auth = netrc.netrc(path).authenticators(host)

@@ -6,10 +6,9 @@ switched off, so the result depends only on the indexes reqlock was given.
 
 from __future__ import annotations
 
-__all__ = ["build_metadata", "clean_pip_env"]
+__all__ = ["build_metadata"]
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,23 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reqlock.index.client import redact_url
 from reqlock.errors import MetadataError
-
-
-def clean_pip_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment for a pip subprocess that ignores every pip setting of the
-    machine and the user (config files and ``PIP_*`` variables)."""
-    env = {
-        k: v
-        for k, v in (os.environ if environ is None else environ).items()
-        if not k.startswith(("PIP_", "UV_"))
-    }
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["PIP_NO_INPUT"] = "1"
-    env["PYTHONIOENCODING"] = "utf-8"
-    return env
+from reqlock.index.client import redact_url
+from reqlock.pipcall import clean_pip_env
 
 
 def build_metadata(

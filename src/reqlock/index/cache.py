@@ -24,11 +24,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from reqlock.files import write_atomic
 
 _PAGES = "pages-v2"
 _BLOBS = "blobs-v2"
@@ -198,24 +199,7 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
-_MADE_DIRS: set[Path] = set()
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
-    try:
-        # mkdir of an existing directory costs a failing system call; this file
-        # system makes that slow enough to matter with hundreds of entries.
-        if path.parent not in _MADE_DIRS:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _MADE_DIRS.add(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            _discard(Path(tmp))
-            raise
-    except OSError:
-        # A cache that cannot be written (read-only, full disk) only costs speed.
-        pass
+    # A cache that cannot be written (read-only, full disk) only costs speed.
+    with contextlib.suppress(OSError):
+        write_atomic(path, data, through_links=False)

@@ -8,7 +8,7 @@ speculative work.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_INDEX_URL", "Index"]
+__all__ = ["Builder", "Index"]
 
 import contextlib
 import hashlib
@@ -25,12 +25,11 @@ from typing import Any, Generic, TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from reqlock.index import build as _build
-from reqlock.index.client import HttpClient, Response, redact_url
-from reqlock.index.rangezip import BadZip, RangeNotSupported, read_member
-from reqlock.index.auth import split_credentials
-from reqlock.index.cache import Cache, CachedPage
 from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
+from reqlock.index.auth import DEFAULT_INDEX_URL, Credentials, split_credentials
+from reqlock.index.build import build_metadata
+from reqlock.index.cache import Cache, CachedPage
+from reqlock.index.client import HttpClient, Response, redact_url
 from reqlock.index.metadata import (
     DistMetadata,
     find_dist_info_metadata,
@@ -40,10 +39,12 @@ from reqlock.index.metadata import (
     sdist_pkg_info,
     wheel_metadata,
 )
-from reqlock.progress import Reporter
 from reqlock.index.pages import PAGE_ACCEPT, DistFile, ProjectPage, merge_pages, parse_project_page
+from reqlock.index.rangezip import BadZip, RangeNotSupported, read_member
+from reqlock.progress import Reporter
 
-DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+Builder = Callable[..., Mapping[str, Any]]
+"""Builds an sdist's metadata: :func:`reqlock.index.build.build_metadata`'s shape."""
 
 _T = TypeVar("_T")
 _MAX_PAGE_BYTES = 256 * 1024 * 1024
@@ -130,16 +131,22 @@ class Index:
         build_index_urls: Sequence[str] | None = None,
         mix_indexes: bool = False,
         hedge_after: float | None = 0.02,
+        credentials: Credentials | None = None,
+        builder: Builder = build_metadata,
     ) -> None:
         given = [
             u if u.endswith("/") else u + "/" for u in (list(index_urls) or [DEFAULT_INDEX_URL])
         ]
         # Credentials never travel inside URLs past this point: the HTTP client
-        # attaches them by origin.
-        public, credentials = split_credentials(given, {})
+        # attaches them by origin. (URLs given with user info are split here; no
+        # environment is consulted: ``credentials`` holds what the caller found.)
+        public, in_urls = split_credentials(given, {})
         self.index_urls = public
         self._http = http or HttpClient()
-        self._http.add_credentials(credentials)
+        self._http.add_credentials(in_urls)
+        if credentials is not None:
+            self._http.add_credentials(credentials)
+        self._builder = builder
         self._cache = cache
         self._ttl = ttl
         self._offline = offline
@@ -511,7 +518,7 @@ class Index:
         with tempfile.TemporaryDirectory(prefix="reqlock-sdist-") as tmp:
             path = Path(tmp) / dist.filename
             path.write_bytes(data)
-            item = _build.build_metadata(
+            item = self._builder(
                 path,
                 package=name,
                 version=version,

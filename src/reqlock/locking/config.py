@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from reqlock.errors import ConfigError
+from reqlock.settings import Options
 from reqlock.targets import Target, current, parse_target, target_from_config
 
 if sys.version_info >= (3, 11):
@@ -63,6 +64,16 @@ class ProjectConfig:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     pre: bool = False
+
+    @property
+    def options(self) -> Options:
+        """What the table says about a lock, as one layer of the settings."""
+        return Options(
+            index_url=self.index_url,
+            extra_index_urls=self.extra_index_urls or None,
+            pre=True if self.pre else None,
+            targets=self.targets or None,
+        )
 
     def environment(self, name: str) -> Environment:
         """The environment called ``name``; ConfigError listing the others if none."""

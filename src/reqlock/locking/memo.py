@@ -27,8 +27,8 @@ from packaging.version import Version
 from reqlock import __version__
 from reqlock.index.cache import Cache
 from reqlock.index.metadata import DistMetadata
-from reqlock.locking.resolution import Pin, Resolution
 from reqlock.index.pages import DistFile
+from reqlock.locking.resolution import Pin, Resolution
 from reqlock.targets import Target
 
 _KIND = "resolutions"

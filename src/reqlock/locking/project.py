@@ -10,19 +10,24 @@ from __future__ import annotations
 __all__ = ["EnvironmentLock", "Staleness", "check_environments", "lock_environments"]
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from packaging.pylock import Pylock
 
-from reqlock.locking.api import Change, LockResult, inputs_fingerprint, lock, stored_fingerprint
-from reqlock.locking.config import Environment, ProjectConfig
 from reqlock.errors import LockFileError
-from reqlock.locking.fingerprint import compare
 from reqlock.lockfile import read_lock
-from reqlock.targets import Target
+from reqlock.locking.api import inputs_fingerprint, lock, stored_fingerprint
+from reqlock.locking.config import Environment, ProjectConfig
+from reqlock.locking.fingerprint import compare
+from reqlock.locking.result import Change, LockResult
+from reqlock.progress import Reporter
+from reqlock.settings import Options
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -67,17 +72,17 @@ def lock_environments(
     config: ProjectConfig,
     *,
     only: str | None = None,
-    upgrade: bool = False,
-    upgrade_packages: Sequence[str] = (),
-    targets: Sequence[Target] | None = None,
-    **options: Any,
+    options: Options | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> list[EnvironmentLock]:
     """Lock the environments of ``config`` in order (``only``: that one and the ones
-    before it), writing ``pylock.<env>.toml`` files; returns what each did."""
+    before it), writing ``pylock.<env>.toml`` files; returns what each did.
+
+    ``options`` are the caller's (the command line's); ``[tool.reqlock]`` fills in
+    what they leave open (see :mod:`reqlock.settings`)."""
     envs = config.up_to(only) if only else config.environments
-    index_url = options.pop("index_url", None) or config.index_url
-    extra_index_urls = options.pop("extra_index_urls", None) or config.extra_index_urls
-    pre = options.pop("pre", None) or config.pre or None
     done: list[tuple[str, Pylock]] = []
     results: list[EnvironmentLock] = []
     for env in envs:
@@ -86,15 +91,13 @@ def lock_environments(
         previous = read_previous(env.lock_path)
         result = lock(
             [os.fspath(p) for p in env.requirements],
-            targets=targets or config.targets,
-            index_url=index_url,
-            extra_index_urls=extra_index_urls,
-            pre=pre,
+            options=options,
+            project=config.options,
             previous=previous,
-            upgrade=upgrade,
-            upgrade_packages=upgrade_packages,
             pinned_by=list(done),
-            **options,
+            reporter=reporter,
+            environ=environ,
+            transport=transport,
         )
         changes = tuple(result.changes(previous))
         written = result.write(env.lock_path)
@@ -109,8 +112,8 @@ def check_environments(
     config: ProjectConfig,
     *,
     only: str | None = None,
-    targets: Sequence[Target] | None = None,
-    **options: Any,
+    options: Options | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> list[Staleness]:
     """Compare each environment's lock with its current inputs, without network."""
     envs = config.up_to(only) if only else config.environments
@@ -123,13 +126,10 @@ def check_environments(
             continue
         current = inputs_fingerprint(
             [os.fspath(p) for p in env.requirements],
-            targets=targets or config.targets,
-            index_url=options.get("index_url") or config.index_url,
-            extra_index_urls=options.get("extra_index_urls") or config.extra_index_urls,
-            pre=options.get("pre") or config.pre or None,
-            exclude_newer=options.get("exclude_newer"),
-            index_strategy=options.get("index_strategy", "first-index"),
+            options=options,
+            project=config.options,
             pinned_by=list(done),
+            environ=environ,
         )
         reasons = [_reason(kind) for kind in compare(stored_fingerprint(existing), current)]
         found.append(Staleness(path=env.lock_path, reasons=tuple(reasons)))
@@ -137,7 +137,7 @@ def check_environments(
     return found
 
 
-def check_file(path: Path, current: dict[str, str]) -> Staleness:
+def check_file(path: Path, current: Mapping[str, str]) -> Staleness:
     """Compare one lock file with the fingerprint of its current inputs."""
     if not path.exists():
         return Staleness(path=path, reasons=("the lock file is missing",))

@@ -11,10 +11,8 @@ __all__ = ["build_pylock", "lock_to_dict", "to_toml", "write_text_atomic"]
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from packaging.markers import Marker
@@ -29,11 +27,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from reqlock.index.client import redact_url
-from reqlock.locking.toml import dumps
 from reqlock.errors import LockFileError
-from reqlock.locking.resolution import Pin, Resolution
+from reqlock.files import write_atomic
+from reqlock.index.client import redact_url
 from reqlock.index.pages import DistFile
+from reqlock.locking.resolution import Pin, Resolution
+from reqlock.locking.toml import dumps
 from reqlock.targets import Target, environment_marker
 
 CREATED_BY = "reqlock"
@@ -219,22 +218,8 @@ def _order_file(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader
-    never sees half a file and a failure leaves the old file untouched."""
-    target = Path(path)
+    """Write a lock file atomically (see :func:`reqlock.files.write_atomic`)."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        raise LockFileError(f"cannot write: {exc.strerror or exc}", path=str(path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise LockFileError(f"cannot write: {exc.strerror or exc}", path=str(path)) from None
