@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from reqlock.errors import MetadataError
-from reqlock.index.client import redact_url
 from reqlock.pipcall import clean_pip_env
+from reqlock.urls import redact_url
 
 
 def build_metadata(

@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from reqlock.index.client import redact_url
 from reqlock.locking.requirements import RequirementSet
 from reqlock.targets import Target
+from reqlock.urls import redact_url
 
 
 def _digest(value: Any) -> str:
