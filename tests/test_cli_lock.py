@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +96,108 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith("reqlock ")
+
+
+# -- what a user sees, in full ---------------------------------------------------------
+
+
+def test_the_cli_writes_exactly_what_the_api_returns(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reqlock import lock
+    from reqlock.settings import Options
+
+    req = tmp_path / "requirements.txt"
+    req.write_text("extras-a[y]\n")
+    out = tmp_path / "pylock.toml"
+    code, _, stderr = _run(
+        ["lock", str(req), "-o", str(out), "-i", index_url, "--no-cache"], capsys
+    )
+    assert code == 0
+    assert re.fullmatch(
+        rf"Locked 3 packages into {re.escape(str(out))} in \d+\.\d s\n  \+ extras-a 1\.0\n"
+        r"  \+ leaf-a 2\.0\n  \+ leaf-b 3\.0\n",
+        stderr,
+    ), stderr
+    expected = lock([req], options=Options(index_url=index_url, no_cache=True)).to_toml()
+    assert out.read_text() == expected
+
+
+def test_an_output_name_pep_751_does_not_allow_is_warned_about(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("leaf-a\n")
+    out = tmp_path / "web.pylock.toml"
+    code, _, stderr = _run(
+        ["lock", str(req), "-o", str(out), "-i", index_url, "--no-cache"], capsys
+    )
+    assert code == 0
+    assert stderr.startswith("warning: 'web.pylock.toml' is not a PEP 751 lock file name")
+    assert out.exists()
+    for good in ("pylock.toml", "pylock.web.toml"):
+        _run(["lock", str(req), "-o", str(tmp_path / good), "-i", index_url, "--no-cache"], capsys)
+    code, _, stderr = _run(
+        ["lock", str(req), "-o", str(tmp_path / "pylock.web.toml"), "-i", index_url, "--no-cache"],
+        capsys,
+    )
+    assert "warning" not in stderr
+
+
+def test_a_symlinked_output_is_written_through(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("leaf-a\n")
+    real = tmp_path / "locks" / "pylock.toml"
+    real.parent.mkdir()
+    _run(["lock", str(req), "-o", str(real), "-i", index_url, "--no-cache"], capsys)
+    req.write_text("leaf-a<2\n")
+    link = tmp_path / "pylock.toml"
+    link.symlink_to(real)
+    code, _, _ = _run(["lock", str(req), "-o", str(link), "-i", index_url, "--no-cache"], capsys)
+    assert code == 0
+    assert link.is_symlink()
+    assert 'version = "1.1"' in real.read_text()  # leaf-a<2
+    assert sorted(p.name for p in real.parent.iterdir()) == ["pylock.toml"]  # no temp file
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://host:99999999/simple/",
+        "https://host:abc/simple/",
+        "https://[::1/simple/",
+        "https://host:0/simple/",
+        "https://ho st/simple/",
+    ],
+)
+def test_malformed_index_urls_are_config_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("leaf-a\n")
+    code, _, stderr = _run(
+        ["lock", str(req), "-o", str(tmp_path / "pylock.toml"), "-i", url], capsys
+    )
+    assert code == 2
+    assert stderr.startswith("error: --index-url: ")
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "pylock.toml").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_an_included_file_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    target = "/dev/zero"
+    if kind == "fifo":
+        fifo = tmp_path / "more.txt"
+        os.mkfifo(fifo)
+        target = str(fifo)
+    req = tmp_path / "requirements.txt"
+    req.write_text(f"-r {target}\n")
+    code, _, stderr = _run(["lock", str(req), "-o", str(tmp_path / "pylock.toml")], capsys)
+    assert code == 2
+    assert f"{req}:1" in stderr
+    assert "not a regular file" in stderr

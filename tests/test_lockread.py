@@ -41,7 +41,7 @@ name = "alpha-1.0-py3-none-any.whl"
 url = "https://files.example/alpha-1.0-py3-none-any.whl"
 upload-time = 2026-01-02T03:04:05Z
 size = 1234
-hashes = {sha256 = "aa"}
+hashes = {sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
 
 [[packages]]
 name = "beta"
@@ -50,7 +50,7 @@ version = "2.0"
 [packages.sdist]
 name = "beta-2.0.tar.gz"
 url = "https://files.example/beta-2.0.tar.gz"
-hashes = {sha256 = "bb"}
+hashes = {sha256 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}
 """
 
 
@@ -265,3 +265,53 @@ def test_fuzz_edited_text_only_lockfileerror(position: int, insert: str) -> None
     except ReqlockError as exc:
         error = exc
     assert error is None or isinstance(error, LockFileError)
+
+
+# -- strictness (unknown versions and keys warn; unsafe strings are errors) ---------
+
+
+def test_a_newer_minor_version_and_unknown_keys_warn_through_the_caller() -> None:
+    seen: list[str] = []
+    text = "surprise = 1\n" + GOOD.replace('"1.0"', '"1.7"', 1)
+    lock = parse_lock(text, path="p.toml", warn=seen.append)
+    assert str(lock.lock_version) == "1.7"
+    assert any("lock-version 1.7 is newer" in w for w in seen)
+    assert any("unknown top-level keys ignored: surprise" in w for w in seen)
+
+
+def test_packaging_logs_nothing_for_a_newer_minor(caplog: pytest.LogCaptureFixture) -> None:
+    parse_lock(GOOD.replace('"1.0"', '"1.7"', 1), path="p", warn=lambda _: None)
+    assert not [r for r in caplog.records if r.name.startswith("packaging")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('url = "https://', 'url = "https://example.com/x\\n-r /etc/passwd#', "url"),
+        ('url = "https://', 'url = "ftp://', "url"),
+        ('sha256 = "aaaa', 'sha256 = "aa\\n--trusted-host evil aaaa', "hashes.sha256"),
+        ('sha256 = "aaaa', 'sha256 = "zz', "hashes.sha256"),
+    ],
+)
+def test_unsafe_strings_are_errors_naming_the_key(old: str, new: str, key: str) -> None:
+    assert old in GOOD
+    with pytest.raises(LockFileError) as info:
+        parse_lock(GOOD.replace(old, new, 1), path="p")
+    assert info.value.key is not None
+    assert info.value.key.startswith("packages[0]")
+    assert info.value.key.endswith(key)
+
+
+def test_an_index_with_an_option_smuggled_in_is_an_error() -> None:
+    text = GOOD.replace(
+        'name = "alpha"', 'name = "alpha"\nindex = "https://i/ --trusted-host x"', 1
+    )
+    with pytest.raises(LockFileError, match=r"packages\[0\]\.index"):
+        parse_lock(text, path="p")
+
+
+def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "pylock.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(LockFileError, match="not a regular file"):
+        read_lock(fifo)

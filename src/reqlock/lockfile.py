@@ -9,18 +9,21 @@ the network; verify depends on that.
 
 from __future__ import annotations
 
-__all__ = ["SUPPORTED_LOCK_MAJOR", "parse_lock", "read_lock"]
+__all__ = ["KNOWN_MINOR", "SUPPORTED_LOCK_MAJOR", "lock_from_dict", "parse_lock", "read_lock"]
 
+import dataclasses
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
 from packaging.version import Version
 
 from reqlock.errors import LockFileError
+from reqlock.files import NotARegularFile, TooLarge, read_regular
+from reqlock.lockcheck import check_strings, format_warnings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,20 +37,33 @@ _AT_LINE_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _AT_END_RE = re.compile(r"\s*\(at end of document\)\s*$")
 
 
-def read_lock(path: str | os.PathLike[str]) -> Pylock:
+Warn = Callable[[str], None]
+# Far above any real lock (the 693-package airflow lock is ~2 MiB).
+_MAX_LOCK_BYTES = 64 * 1024 * 1024
+KNOWN_MINOR = 0
+"""The newest ``lock-version`` minor this reqlock knows (PEP 751: 1.0)."""
+
+
+def read_lock(path: str | os.PathLike[str], *, warn: Warn | None = None) -> Pylock:
     """Read and validate the lock file at ``path``.
 
     Raises :class:`~reqlock.errors.LockFileError` when the file cannot be read or is
-    not a lock this reqlock understands.
+    not a lock this reqlock understands (including any string that is unsafe to
+    hand to pip). What is merely unknown (a newer minor ``lock-version``, unknown
+    keys) goes to ``warn`` as one sentence each.
     """
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
-            data = f.read()
+        data = read_regular(name, limit=_MAX_LOCK_BYTES)
     except FileNotFoundError:
         raise LockFileError("no such file", path=name) from None
-    except IsADirectoryError:
-        raise LockFileError("is a directory, not a lock file", path=name) from None
+    except (IsADirectoryError, NotARegularFile):
+        what = "a directory" if os.path.isdir(name) else "not a regular file (a FIFO or device)"
+        raise LockFileError(f"is {what}, not a lock file", path=name) from None
+    except TooLarge:
+        raise LockFileError(
+            f"is larger than {_MAX_LOCK_BYTES // (1024 * 1024)} MiB: not a lock", path=name
+        ) from None
     except OSError as exc:
         raise LockFileError(f"cannot read: {exc.strerror or exc}", path=name) from None
     try:
@@ -55,10 +71,10 @@ def read_lock(path: str | os.PathLike[str]) -> Pylock:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise LockFileError(f"not UTF-8 text (bad byte at line {line})", path=name) from None
-    return parse_lock(text, path=name)
+    return parse_lock(text, path=name, warn=warn)
 
 
-def parse_lock(text: str, *, path: str) -> Pylock:
+def parse_lock(text: str, *, path: str, warn: Warn | None = None) -> Pylock:
     """Parse and validate lock file ``text``; ``path`` is only used in messages."""
     try:
         data = tomllib.loads(text)
@@ -68,14 +84,20 @@ def parse_lock(text: str, *, path: str) -> Pylock:
         raise LockFileError(f"not valid TOML: {exc}", path=path) from None
     except RecursionError:
         raise LockFileError("not valid TOML: nested too deeply", path=path) from None
-    return lock_from_dict(data, path=path)
+    return lock_from_dict(data, path=path, warn=warn)
 
 
-def lock_from_dict(data: Mapping[str, Any], *, path: str) -> Pylock:
+def lock_from_dict(data: Mapping[str, Any], *, path: str, warn: Warn | None = None) -> Pylock:
     """Validate an already parsed TOML document as a PEP 751 lock."""
-    _check_lock_version(data, path)
+    version = _check_lock_version(data, path)
+    for message in format_warnings(data, known_minor=KNOWN_MINOR):
+        if warn is not None:
+            warn(f"{path}: {message}")
+    if version > Version(f"1.{KNOWN_MINOR}"):
+        # packaging would log its own warning; ours went through ``warn`` already.
+        data = {**data, "lock-version": f"1.{KNOWN_MINOR}"}
     try:
-        return Pylock.from_dict(data)
+        lock = Pylock.from_dict(data)
     except PylockUnsupportedVersionError as exc:  # pragma: no cover - checked above
         raise LockFileError(exc.message, path=path, key="lock-version") from None
     except PylockValidationError as exc:
@@ -85,6 +107,10 @@ def lock_from_dict(data: Mapping[str, Any], *, path: str) -> Pylock:
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         # packaging validates what it knows; anything it trips over is still a bad lock.
         raise LockFileError(f"not a valid PEP 751 lock: {_one_line(str(exc))}", path=path) from None
+    check_strings(lock, path=path)
+    if lock.lock_version != version:
+        lock = dataclasses.replace(lock, lock_version=version)
+    return lock
 
 
 def _one_line(message: str) -> str:
@@ -96,7 +122,7 @@ def _one_line(message: str) -> str:
     return " ".join(lines)
 
 
-def _check_lock_version(data: Mapping[str, Any], path: str) -> None:
+def _check_lock_version(data: Mapping[str, Any], path: str) -> Version:
     # The major version is checked before anything else: a lock-version 2 file may
     # legitimately have a shape that version 1 validation would misreport.
     raw = data.get("lock-version")
@@ -119,6 +145,7 @@ def _check_lock_version(data: Mapping[str, Any], path: str) -> None:
             key="lock-version",
             hint="upgrade reqlock, or regenerate the lock with a tool that writes lock-version 1.0",
         )
+    return version
 
 
 def _toml_message(exc: tomllib.TOMLDecodeError, text: str) -> str:

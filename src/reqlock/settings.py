@@ -38,6 +38,7 @@ from reqlock.index.auth import (
     split_credentials,
 )
 from reqlock.targets import Target, current
+from reqlock.urls import check_url
 
 if TYPE_CHECKING:
     from reqlock.locking.requirements import RequirementSet
@@ -163,7 +164,12 @@ def resolve_settings(
     if not extras:
         extras = list(first(lambda o: o.extra_index_urls) or ())
     primary = first(lambda o: o.index_url) or DEFAULT_INDEX_URL
-    urls, credentials = split_credentials(list(dict.fromkeys([primary, *extras])), env)
+    given = list(dict.fromkeys([primary, *extras]))
+    for i, url in enumerate(given):
+        # Malformed URLs (bad ports, brackets, spaces) are refused before anything
+        # splits or fetches them.
+        check_url(url, key="--index-url" if i == 0 else "--extra-index-url")
+    urls, credentials = split_credentials(given, env)
     hosts = [*(args.allow_insecure_hosts or ()), *(layers[3].allow_insecure_hosts or ())]
     policy = IndexPolicy(insecure_hosts=frozenset(h.lower() for h in hosts))
     for i, url in enumerate(urls):

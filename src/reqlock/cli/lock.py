@@ -172,6 +172,14 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         )
     if args.output is None:
         args.output = "pylock.toml"
+    if args.output != "-":
+        from pathlib import PurePath
+
+        from reqlock.lockcheck import name_warning
+
+        warning = name_warning(PurePath(args.output).name)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     if args.env and not project_mode:
         raise ConfigError(
             "--env needs [tool.reqlock.environments] in pyproject.toml and no requirement files",
