@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
 import reqlock.index.client
-from reqlock.index.client import HttpClient, redact_url
 from reqlock.errors import IndexFetchError
+from reqlock.index.client import HttpClient, redact_url
 from tests.fakeindex import FakeIndexApp
 
 BASE = "http://fakeindex"
@@ -373,3 +374,339 @@ def test_one_client_serves_many_threads() -> None:
         t.join()
     assert results == [200] * 8
     assert len(app.seen) == 8
+
+
+# -- DNS: cached, hedged, never waiting for a stuck lookup ---------------------------
+
+ADDR_A = [(2, 1, 6, "", ("192.0.2.1", 443))]
+ADDR_B = [(2, 1, 6, "", ("192.0.2.2", 443))]
+
+
+@pytest.fixture
+def dns_cache(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Any]:
+    """A private, empty DNS cache for the test."""
+    cache: dict[Any, Any] = {}
+    monkeypatch.setattr(reqlock.index.client, "_DNS_CACHE", cache)
+    return cache
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """Set at the end of the test: lets a blocked fake lookup (thread) finish."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+class FakeLookup:
+    """Answers the n-th call (0-based) with ``script[n]``: a callable run in the
+    lookup's thread, whose result (or exception) is the answer."""
+
+    def __init__(self, *script: Callable[[], Any]) -> None:
+        self.script = list(script)
+        self.calls: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, host: str, port: int) -> Any:
+        with self._lock:
+            n = len(self.calls)
+            self.calls.append((host, port))
+        return self.script[n]()
+
+
+def answer(infos: Any) -> Callable[[], Any]:
+    return lambda: infos
+
+
+def fail(message: str) -> Callable[[], Any]:
+    def run() -> Any:
+        raise OSError(message)
+
+    return run
+
+
+def after(event: threading.Event, then: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        event.wait()
+        return then()
+
+    return run
+
+
+resolve = reqlock.index.client._resolve
+NEVER = 3600.0  # a hedge delay no test reaches: the first answer must come first
+
+
+def test_a_stuck_lookup_is_not_waited_for(
+    dns_cache: dict[Any, Any], release: threading.Event
+) -> None:
+    # The first lookup hangs until the test ends; with no hedge delay the second is
+    # asked at once, and its answer is returned while the first is still stuck.
+    lookup = FakeLookup(after(release, answer(ADDR_A)), answer(ADDR_B))
+    assert resolve("idx.example", 443, lookup=lookup, hedge_after=0) == ADDR_B
+    assert lookup.calls == [("idx.example", 443)] * 2
+    assert not release.is_set()  # returned while the first lookup was blocked
+    assert dns_cache == {("idx.example", 443): ADDR_B}
+
+
+def test_a_slow_first_answer_still_wins_when_the_hedge_fails(dns_cache: dict[Any, Any]) -> None:
+    second_asked = threading.Event()
+
+    def hedge() -> Any:
+        second_asked.set()
+        raise OSError("hedge lost")
+
+    lookup = FakeLookup(after(second_asked, answer(ADDR_A)), hedge)
+    assert resolve("idx.example", 443, lookup=lookup, hedge_after=0) == ADDR_A
+    assert len(lookup.calls) == 2
+
+
+def test_every_lookup_failing_raises_the_last_error(dns_cache: dict[Any, Any]) -> None:
+    second_asked = threading.Event()
+
+    def hedge() -> Any:
+        second_asked.set()
+        raise OSError("second failed")
+
+    lookup = FakeLookup(after(second_asked, fail("first failed")), hedge)
+    with pytest.raises(OSError, match=r"(first|second) failed"):
+        resolve("idx.example", 443, lookup=lookup, hedge_after=0)
+    assert len(lookup.calls) == 2
+    assert dns_cache == {}  # a failure is not cached
+
+
+def test_a_quick_answer_needs_no_hedge(dns_cache: dict[Any, Any]) -> None:
+    lookup = FakeLookup(answer(ADDR_A))
+    assert resolve("idx.example", 443, lookup=lookup, hedge_after=NEVER) == ADDR_A
+    assert len(lookup.calls) == 1
+
+
+def test_a_quick_failure_is_raised_without_a_hedge(dns_cache: dict[Any, Any]) -> None:
+    lookup = FakeLookup(fail("Name or service not known"))
+    with pytest.raises(OSError, match="not known"):
+        resolve("nowhere.example", 443, lookup=lookup, hedge_after=NEVER)
+    assert len(lookup.calls) == 1
+    # Not cached: the next connection asks again.
+    lookup = FakeLookup(answer(ADDR_A))
+    assert resolve("nowhere.example", 443, lookup=lookup, hedge_after=NEVER) == ADDR_A
+
+
+def test_an_answer_is_cached_for_the_process(dns_cache: dict[Any, Any]) -> None:
+    lookup = FakeLookup(answer(ADDR_A))
+    assert resolve("idx.example", 443, lookup=lookup) == ADDR_A
+    assert resolve("idx.example", 443, lookup=lookup) == ADDR_A
+    assert len(lookup.calls) == 1
+    # Per host and port.
+    other = FakeLookup(answer(ADDR_B))
+    assert resolve("idx.example", 8443, lookup=other) == ADDR_B
+    assert len(other.calls) == 1
+
+
+def test_an_error_that_is_not_an_oserror_is_raised(dns_cache: dict[Any, Any]) -> None:
+    def bad() -> Any:
+        raise UnicodeError("label too long")
+
+    with pytest.raises(UnicodeError):
+        resolve("x" * 100, 443, lookup=FakeLookup(bad), hedge_after=NEVER)
+
+
+# -- the pooled transport: httpcore through public API only --------------------------
+
+_pooled_transport = reqlock.index.client._pooled_transport
+
+
+class ScriptedStream(httpcore.NetworkStream):
+    """A connection that reads ``chunks`` in turn (an exception is raised), then EOF."""
+
+    def __init__(self, chunks: list[bytes | Exception]) -> None:
+        self.chunks = list(chunks)
+        self.written = b""
+        self.read_timeouts: list[float | None] = []
+        self.closed = False
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self.read_timeouts.append(timeout)
+        if not self.chunks:
+            return b""
+        chunk = self.chunks.pop(0)
+        if isinstance(chunk, Exception):
+            raise chunk
+        return chunk
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.written += buffer
+
+    def close(self) -> None:
+        self.closed = True
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        return None
+
+
+class ScriptedBackend(httpcore.NetworkBackend):
+    """Each connection is the next script: a list of chunks, or an exception to raise."""
+
+    def __init__(self, *connections: list[bytes | Exception] | Exception) -> None:
+        self.connections = list(connections)
+        self.connects: list[tuple[str, int, float | None]] = []
+        self.streams: list[ScriptedStream] = []
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        self.connects.append((host, port, timeout))
+        script = self.connections.pop(0) if len(self.connections) > 1 else self.connections[0]
+        if isinstance(script, Exception):
+            raise script
+        stream = ScriptedStream(script)
+        self.streams.append(stream)
+        return stream
+
+
+def answer_bytes(body: bytes = b"hello", status: str = "200 OK", *headers: str) -> bytes:
+    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers, "", ""]
+    return "\r\n".join(lines).encode() + body
+
+
+def pooled(backend: httpcore.NetworkBackend) -> httpx.BaseTransport:
+    return _pooled_transport(4, None, network_backend=backend)
+
+
+def test_the_pooled_transport_sends_the_request_and_returns_the_answer() -> None:
+    backend = ScriptedBackend([answer_bytes(b"hello", "200 OK", "X-Served-By: mock")])
+    http = HttpClient(transport=pooled(backend), timeout=7.0)
+    resp = http.get("http://idx.example:8080/simple/a/?q=1", headers={"Accept": "text/html"})
+    assert (resp.status, resp.content) == (200, b"hello")
+    assert resp.headers["x-served-by"] == "mock"
+    assert resp.url == "http://idx.example:8080/simple/a/?q=1"
+    (stream,) = backend.streams
+    request_line, *header_lines = stream.written.decode().split("\r\n")
+    assert request_line == "GET /simple/a/?q=1 HTTP/1.1"
+    sent = {k.lower(): v for k, _, v in (h.partition(": ") for h in header_lines if h)}
+    assert sent["host"] == "idx.example:8080"
+    assert sent["accept"] == "text/html"
+    assert sent["user-agent"].startswith("reqlock/")
+    # The client's time-outs reach httpcore through the request extensions.
+    assert backend.connects == [("idx.example", 8080, 10.0)]
+    assert set(stream.read_timeouts) == {7.0}
+
+
+def test_the_pooled_transport_keeps_connections_alive() -> None:
+    # Both answers come over one connection: the first body was read to its end and
+    # the connection went back to the pool (the redirect's body too).
+    backend = ScriptedBackend(
+        [
+            answer_bytes(b"moved", "302 Found", "Location: /b"),
+            answer_bytes(b"one"),
+            answer_bytes(b"two"),
+        ]
+    )
+    http = HttpClient(transport=pooled(backend))
+    assert http.get("http://idx.example/a").content == b"one"
+    assert http.get("http://idx.example/c").content == b"two"
+    assert len(backend.connects) == 1
+    (stream,) = backend.streams
+    assert stream.written.count(b"GET ") == 3
+    assert not stream.closed
+    http.close()
+    assert stream.closed  # closing the client closes the pool
+
+
+@pytest.mark.parametrize(
+    ("core_error", "httpx_error"),
+    [
+        (httpcore.ConnectError, httpx.ConnectError),
+        (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+        (httpcore.ReadError, httpx.ReadError),
+        (httpcore.ReadTimeout, httpx.ReadTimeout),
+        (httpcore.WriteError, httpx.WriteError),
+        (httpcore.WriteTimeout, httpx.WriteTimeout),
+        (httpcore.PoolTimeout, httpx.PoolTimeout),
+        (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+        (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+        (httpcore.ProxyError, httpx.ProxyError),
+        (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+        (httpcore.NetworkError, httpx.NetworkError),
+        (httpcore.TimeoutException, httpx.TimeoutException),
+        (httpcore.ProtocolError, httpx.ProtocolError),
+    ],
+)
+def test_httpcore_errors_become_the_matching_httpx_errors(
+    core_error: type[Exception], httpx_error: type[Exception]
+) -> None:
+    transport = pooled(ScriptedBackend(core_error("boom")))
+    with httpx.Client(transport=transport) as client, pytest.raises(httpx_error) as info:
+        client.get("http://idx.example/")
+    assert type(info.value) is httpx_error
+    assert isinstance(info.value, httpx.TransportError)
+    assert str(info.value) == "boom"
+    assert info.value.request.url == "http://idx.example/"
+
+
+def test_an_unsupported_scheme_is_an_httpx_error() -> None:
+    client = httpx.Client(transport=pooled(ScriptedBackend([])))
+    with client, pytest.raises(httpx.UnsupportedProtocol):
+        client.get("ftp://idx.example/")
+
+
+def test_an_error_while_reading_the_body_is_an_httpx_error() -> None:
+    half = answer_bytes(b"x" * 100)[:-50]
+    transport = pooled(ScriptedBackend([half, httpcore.ReadError("connection reset")]))
+    client = httpx.Client(transport=transport)
+    with client, client.stream("GET", "http://idx.example/") as resp:
+        # The headers came through; the body breaks off.
+        assert resp.status_code == 200
+        with pytest.raises(httpx.ReadError):
+            resp.read()
+    # A connection closed early (EOF mid-body) is a protocol error.
+    transport = pooled(ScriptedBackend([half]))
+    client = httpx.Client(transport=transport)
+    with client, pytest.raises(httpx.RemoteProtocolError):
+        client.get("http://idx.example/")
+
+
+def test_pooled_transport_errors_are_retried(sleeps: list[float]) -> None:
+    backend = ScriptedBackend(
+        httpcore.ConnectError("refused"),
+        [answer_bytes(b"x" * 100)[:-50], httpcore.ReadError("reset")],
+        httpcore.ReadTimeout("timed out"),
+        [answer_bytes(b"fine")],
+    )
+    http = HttpClient(transport=pooled(backend), retries=3, backoff=0.1)
+    assert http.get("http://idx.example/x").content == b"fine"
+    assert len(backend.connects) == 4
+    assert sleeps == [0.1, 0.2, 0.4]
+
+
+def test_pooled_transport_errors_give_up_with_a_clear_error(sleeps: list[float]) -> None:
+    backend = ScriptedBackend(httpcore.ConnectError("[Errno 111] Connection refused"))
+    http = HttpClient(transport=pooled(backend), retries=2)
+    with pytest.raises(IndexFetchError) as info:
+        http.get("http://alice:s3cret@idx.example/simple/")
+    assert "Connection refused" in str(info.value)
+    assert "after 3 attempts" in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
+def test_the_default_backend_resolves_through_the_cache(
+    dns_cache: dict[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A failed lookup becomes a ConnectError (so it is retried like one).
+    def no_such_host(host: str, port: int, **kw: Any) -> Any:
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(reqlock.index.client, "_resolve", no_such_host)
+    transport = _pooled_transport(4, None)
+    with httpx.Client(transport=transport) as client, pytest.raises(httpx.ConnectError) as info:
+        client.get("http://idx.example/")
+    assert "not known" in str(info.value)

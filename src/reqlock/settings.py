@@ -180,8 +180,8 @@ def resolve_settings(
     if not first(lambda o: o.no_cache):
         from reqlock.index.cache import default_cache_dir
 
-        given = next((o.cache_dir for o in layers if o.cache_dir is not None), None)
-        cache_dir = Path(given) if given else default_cache_dir(env)
+        chosen = next((o.cache_dir for o in layers if o.cache_dir is not None), None)
+        cache_dir = Path(chosen) if chosen else default_cache_dir(env)
     hedge = _float(first(lambda o: o.hedge_after), 0.02, "hedge_after")
     return Settings(
         index_urls=tuple(urls),

@@ -377,9 +377,7 @@ class Parser:
             resolved, text = self.loader(line.file, reference)
         except (OSError, ValueError) as exc:
             where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
-            raise line.error(
-                f"cannot read {flag} {reference}{where}: {read_failure(exc)}"
-            ) from exc
+            raise line.error(f"cannot read {flag} {reference}{where}: {read_failure(exc)}") from exc
         if resolved in chain:
             raise line.error(
                 f"requirements files include each other: {' -> '.join((*chain, resolved))}",
