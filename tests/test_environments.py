@@ -71,7 +71,10 @@ def files_of(package: Package) -> set[tuple[str, str]]:
 
 
 def reasons(config: ProjectConfig, **options: Any) -> dict[str, tuple[str, ...]]:
-    return {s.path.name: s.reasons for s in check_environments(config, **with_options(environ=ENVIRON, **options))}
+    return {
+        s.path.name: s.reasons
+        for s in check_environments(config, **with_options(environ=ENVIRON, **options))
+    }
 
 
 @pytest.fixture

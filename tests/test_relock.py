@@ -297,7 +297,9 @@ def test_check_file_current_and_stale(relock: Any, tmp_path: Path) -> None:
     def state(**kwargs: Any) -> tuple[str, ...]:
         kwargs.setdefault("targets", [LINUX])
         kwargs.setdefault("index_url", INDEX)
-        return check_file(path, inputs_fingerprint([req], environ=ENVIRON, **with_options(**kwargs))).reasons
+        return check_file(
+            path, inputs_fingerprint([req], environ=ENVIRON, **with_options(**kwargs))
+        ).reasons
 
     assert state() == ("the lock file is missing",)
     relock((), files=(req,)).write(path)
@@ -306,7 +308,10 @@ def test_check_file_current_and_stale(relock: Any, tmp_path: Path) -> None:
     )
     assert state() == ()
     assert check_file(
-        path, inputs_fingerprint([req], environ=ENVIRON, **with_options(targets=[LINUX], index_url=INDEX))
+        path,
+        inputs_fingerprint(
+            [req], environ=ENVIRON, **with_options(targets=[LINUX], index_url=INDEX)
+        ),
     ).current
 
     # Comments, blank lines and line order do not count.
@@ -322,7 +327,10 @@ def test_check_file_current_and_stale(relock: Any, tmp_path: Path) -> None:
     req.write_text("leaf-a\nleaf-b>=2\n")
     assert state() == ("the requirements changed",)
     assert not check_file(
-        path, inputs_fingerprint([req], environ=ENVIRON, **with_options(targets=[LINUX], index_url=INDEX))
+        path,
+        inputs_fingerprint(
+            [req], environ=ENVIRON, **with_options(targets=[LINUX], index_url=INDEX)
+        ),
     ).current
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 __all__ = [
     "LockResult",
+    "Options",
     "Problem",
     "Report",
     "ReqlockError",
     "RequirementSet",
+    "Settings",
     "SyncResult",
     "Target",
     "VerifyError",
@@ -37,6 +39,8 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "LockResult": "reqlock.locking.result",
     "lock": "reqlock.locking.api",
+    "Options": "reqlock.settings",
+    "Settings": "reqlock.settings",
     "ReqlockError": "reqlock.errors",
     "RequirementSet": "reqlock.locking.requirements",
     "load_requirements": "reqlock.locking.requirements",
@@ -70,6 +74,7 @@ if TYPE_CHECKING:
         parse_requirements,
     )
     from reqlock.locking.result import LockResult
+    from reqlock.settings import Options, Settings
     from reqlock.targets import Target, parse_target
 
 

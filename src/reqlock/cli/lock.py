@@ -50,14 +50,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="lock file to write (default: pylock.toml; '-' for stdout)",
     )
-    p.add_argument("-i", "--index-url", help="base URL of the simple index (default: PyPI)")
-    p.add_argument(
-        "--extra-index-url",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="another index, used for projects the first index lacks",
-    )
     p.add_argument(
         "--pre", action="store_true", default=None, help="allow pre-releases for every package"
     )
@@ -73,39 +65,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--no-build", action="store_true", help="never build sdists to learn their dependencies"
-    )
-    p.add_argument(
-        "--cache-dir", help="cache directory (default: REQLOCK_CACHE_DIR or ~/.cache/reqlock)"
-    )
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument(
-        "--refresh",
-        action="store_true",
-        help="fetch index pages again even when the cached copy is fresh",
-    )
-    p.add_argument(
-        "--offline", action="store_true", help="use only the cache; fail when something is missing"
-    )
-    p.add_argument(
-        "--page-ttl",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="how long a cached index page counts as fresh (default: 600, or REQLOCK_PAGE_TTL)",
-    )
-    p.add_argument(
-        "--allow-insecure-host",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="allow this host over plain http (loopback always is); repeatable",
-    )
-    p.add_argument(
-        "--index-strategy",
-        choices=["first-index", "unsafe-best-match"],
-        default="first-index",
-        help="first-index (default): a project comes from the first index that has it; "
-        "unsafe-best-match: mix the files of every index (dependency-confusion risk)",
     )
     p.add_argument(
         "--env",
@@ -130,7 +89,56 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="change nothing; exit 1 naming what changed when a lock is stale or "
         "missing, 0 when all locks are current",
     )
+    _add_index_options(p)
+    _add_cache_options(p)
     p.set_defaults(func=_cmd_lock)
+
+
+def _add_index_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--index-url", help="base URL of the simple index (default: PyPI)")
+    p.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another index, used for projects the first index lacks",
+    )
+    p.add_argument(
+        "--allow-insecure-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow this host over plain http (loopback always is); repeatable",
+    )
+    p.add_argument(
+        "--index-strategy",
+        choices=["first-index", "unsafe-best-match"],
+        default="first-index",
+        help="first-index (default): a project comes from the first index that has it; "
+        "unsafe-best-match: mix the files of every index (dependency-confusion risk)",
+    )
+
+
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir", help="cache directory (default: REQLOCK_CACHE_DIR or ~/.cache/reqlock)"
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fetch index pages again even when the cached copy is fresh",
+    )
+    p.add_argument(
+        "--offline", action="store_true", help="use only the cache; fail when something is missing"
+    )
+    p.add_argument(
+        "--page-ttl",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a cached index page counts as fresh (default: 600, or REQLOCK_PAGE_TTL)",
+    )
 
 
 def _options(args: argparse.Namespace) -> Options:

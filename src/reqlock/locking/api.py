@@ -129,25 +129,11 @@ def lock(
     settings = prepared.settings
     kept, constraints = _plan(settings, previous, pinned_by)
     cache = Cache(settings.cache_dir) if settings.cache_dir is not None else None
-    from reqlock.locking import memo
-
     key = _memo_key(prepared, kept, constraints)
     if cache is not None and not settings.refresh:
-        found = memo.load(
-            cache, key, targets=settings.targets, ttl=settings.page_ttl, offline=settings.offline
-        )
-        if found is not None:
-            from reqlock.lockfile import parse_lock
-
-            for warning in found.warnings:
-                reporter.warning(warning)
-            return LockResult(
-                pylock=parse_lock(found.toml, path="<cache>"),
-                resolutions=found.resolutions,
-                index_urls=settings.index_urls,
-                fingerprint=prepared.fingerprint,
-                text=found.toml,
-            )
+        remembered = _remembered(prepared, cache, key, reporter)
+        if remembered is not None:
+            return remembered
     warned = len(reporter.warnings)
     with _open_index(settings, cache, reporter, transport) as index:
         for line in prepared.requirements.requirements:
@@ -165,7 +151,13 @@ def lock(
                 }
             },
         )
-        text = to_toml(pylock)
+        result = LockResult(
+            pylock=pylock,
+            resolutions=tuple(resolutions),
+            index_urls=settings.index_urls,
+            fingerprint=prepared.fingerprint,
+            text=to_toml(pylock),
+        )
         if cache is not None:
             keys = [key]
             if not settings.upgrade and not settings.upgrade_packages:
@@ -173,20 +165,51 @@ def lock(
                 # pins, which is this result: remember it under that key too.
                 own = [_selected(pylock, t) for t in settings.targets]
                 keys.append(_memo_key(prepared, own, constraints))
-            memo.save(
-                cache,
-                keys,
-                pages=index.pages_read(),
-                toml=text,
-                resolutions=resolutions,
-                warnings=reporter.warnings[warned:],
-            )
+            _remember(cache, keys, result, index.pages_read(), reporter.warnings[warned:])
+    return result
+
+
+def _remembered(
+    prepared: Prepared, cache: Cache, key: str, reporter: Reporter
+) -> LockResult | None:
+    """The remembered result for ``key`` while every page behind it is unchanged."""
+    from reqlock.locking import memo
+
+    settings = prepared.settings
+    found = memo.load(
+        cache, key, targets=settings.targets, ttl=settings.page_ttl, offline=settings.offline
+    )
+    if found is None:
+        return None
+    from reqlock.lockfile import parse_lock
+
+    for warning in found.warnings:
+        reporter.warning(warning)
     return LockResult(
-        pylock=pylock,
-        resolutions=tuple(resolutions),
+        pylock=parse_lock(found.toml, path="<cache>"),
+        resolutions=found.resolutions,
         index_urls=settings.index_urls,
         fingerprint=prepared.fingerprint,
-        text=text,
+        text=found.toml,
+    )
+
+
+def _remember(
+    cache: Cache,
+    keys: Sequence[str],
+    result: LockResult,
+    pages: Mapping[str, str],
+    warnings: Sequence[str],
+) -> None:
+    from reqlock.locking import memo
+
+    memo.save(
+        cache,
+        keys,
+        pages=pages,
+        toml=result.to_toml(),
+        resolutions=result.resolutions,
+        warnings=warnings,
     )
 
 
