@@ -4,6 +4,7 @@ into a fresh virtual environment, and compare what got installed with the lock."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -107,3 +108,39 @@ def test_lock_is_deterministic_and_valid(tmp_path: Path, index_url: str) -> None
             assert dist.upload_time
             assert dist.url
             assert dist.url.startswith(index_url.rsplit("/simple/", 1)[0])
+
+
+def test_two_processes_with_different_hash_seeds_write_the_same_bytes(
+    tmp_path: Path, index_url: str
+) -> None:
+    """Determinism across processes: set and dict orders that depend on
+    PYTHONHASHSEED must never reach the lock."""
+    req = tmp_path / "requirements.txt"
+    req.write_text(REQUIREMENTS)
+    outputs = []
+    for seed in ("1", "4242"):
+        out = tmp_path / f"pylock.{seed}.toml"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "NETRC": os.devnull}
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reqlock",
+                "lock",
+                str(req),
+                "-o",
+                str(out),
+                "-i",
+                index_url,
+                "--no-cache",
+                "--target",
+                "linux-x86_64-py3.12",
+                "--target",
+                "windows-amd64-py3.11",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reqlock import lock
@@ -155,16 +156,23 @@ def test_loopback_http_is_allowed(index_url: str) -> None:
     assert result.package_count == 1
 
 
-def test_an_allowed_insecure_host_works(index_base: str) -> None:
-    # "localhost" is loopback too; name the host the way a LAN index would be named.
-    url = index_base.replace("127.0.0.1", "localhost") + "/simple/"
-    result = lock(
-        **with_options(
+def test_an_allowed_insecure_host_works(wsgi_transport: httpx.WSGITransport) -> None:
+    # "fakeindex" is no loopback name: only --allow-insecure-host lets it through,
+    # and an injected transport does not switch the policy off.
+    url = "http://fakeindex/simple/"
+    environ = {"NETRC": os.devnull}
+    with pytest.raises(ConfigError, match="--allow-insecure-host fakeindex"):
+        lock(
             requirements=["leaf-a"],
-            index_url=url,
-            no_cache=True,
-            allow_insecure_hosts=["localhost"],
+            environ=environ,
+            transport=wsgi_transport,
+            **with_options(index_url=url, no_cache=True),
         )
+    result = lock(
+        requirements=["leaf-a"],
+        environ=environ,
+        transport=wsgi_transport,
+        **with_options(index_url=url, no_cache=True, allow_insecure_hosts=["FakeIndex"]),
     )
     assert result.package_count == 1
 
