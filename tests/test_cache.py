@@ -284,3 +284,12 @@ def test_default_cache_dir_reads_the_process_environment(
     monkeypatch.delenv("REQLOCK_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "reqlock"
+
+
+def test_a_fifo_in_the_cache_is_a_miss_not_a_hang(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put_blob("metadata", "k" * 64, b"data")
+    (entry,) = [p for p in tmp_path.rglob("*") if p.is_file()]
+    entry.unlink()
+    os.mkfifo(entry)
+    assert cache.get_blob("metadata", "k" * 64) is None

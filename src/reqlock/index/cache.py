@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from reqlock.files import write_atomic
+from reqlock.files import read_regular, write_atomic
 
 _PAGES = "pages-v2"
 _BLOBS = "blobs-v2"
@@ -187,9 +187,15 @@ def _blob_header(body: bytes) -> bytes:
     return f"reqlock-blob sha256={hashlib.sha256(body).hexdigest()} size={len(body)}".encode()
 
 
+# Larger than any page or distribution reqlock accepts from the network.
+_MAX_ENTRY_BYTES = 2 << 30
+
+
 def _read(path: Path) -> bytes | None:
+    # A FIFO or device planted in the cache is a miss, never a hang; so is an entry
+    # too large to be ours.
     try:
-        return path.read_bytes()
+        return read_regular(path, limit=_MAX_ENTRY_BYTES)
     except OSError:
         return None
 
