@@ -14,7 +14,8 @@ import pytest
 
 import reqlock.index.client
 from reqlock.errors import IndexFetchError
-from reqlock.index.client import HttpClient, redact_url
+from reqlock.index.client import HttpClient
+from reqlock.urls import redact_url
 from tests.fakeindex import FakeIndexApp
 
 BASE = "http://fakeindex"

@@ -6,21 +6,21 @@ a fully cached lock) do not pay for it.
 
 from __future__ import annotations
 
-__all__ = ["HttpClient", "Response", "redact_url"]
+__all__ = ["HttpClient", "Response"]
 
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from reqlock import __version__
 from reqlock.errors import IndexFetchError
 from reqlock.index.auth import Credentials, IndexPolicy, origin_of
+from reqlock.urls import redact_text, redact_url
 
 if TYPE_CHECKING:
     import httpx
@@ -29,15 +29,6 @@ if TYPE_CHECKING:
 _CLIENT_GROUPS = 4
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
-
-
-def redact_url(url: str) -> str:
-    """``url`` without any user name or password, safe to show or store."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -594,10 +585,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, min(when.timestamp() - time.time(), _MAX_RETRY_AFTER))
 
 
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
-
-
 def _describe(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     # httpx messages can quote the URL; never let credentials through.
-    return _USERINFO.sub(r"\1", text)
+    return redact_text(text)

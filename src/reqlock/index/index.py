@@ -29,7 +29,7 @@ from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
 from reqlock.index.auth import DEFAULT_INDEX_URL, Credentials, split_credentials
 from reqlock.index.build import build_metadata
 from reqlock.index.cache import Cache, CachedPage
-from reqlock.index.client import HttpClient, Response, redact_url
+from reqlock.index.client import HttpClient, Response
 from reqlock.index.metadata import (
     DistMetadata,
     find_dist_info_metadata,
@@ -42,6 +42,7 @@ from reqlock.index.metadata import (
 from reqlock.index.pages import PAGE_ACCEPT, DistFile, ProjectPage, merge_pages, parse_project_page
 from reqlock.index.rangezip import BadZip, RangeNotSupported, read_member
 from reqlock.progress import Reporter
+from reqlock.urls import redact_url
 
 Builder = Callable[..., Mapping[str, Any]]
 """Builds an sdist's metadata: :func:`reqlock.index.build.build_metadata`'s shape."""

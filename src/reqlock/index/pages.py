@@ -28,7 +28,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock.errors import IndexFetchError
-from reqlock.index.client import redact_url
+from reqlock.urls import redact_url
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_CONTENT_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")

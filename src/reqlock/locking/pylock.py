@@ -29,11 +29,11 @@ from packaging.version import Version
 
 from reqlock.errors import LockFileError
 from reqlock.files import write_atomic
-from reqlock.index.client import redact_url
 from reqlock.index.pages import DistFile
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.toml import dumps
 from reqlock.targets import Target, environment_marker
+from reqlock.urls import redact_url
 
 CREATED_BY = "reqlock"
 _PACKAGE_KEYS = (
