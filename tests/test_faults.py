@@ -9,13 +9,12 @@ written to a lock file or kept in the cache.
 
 ``lock()`` (and so the CLI) builds its ``HttpClient`` with a 30 s time-out (or
 ``REQLOCK_HTTP_TIMEOUT``), 3 retries (or ``REQLOCK_HTTP_RETRIES``) and a 0.25 s
-backoff, so the ``fast_http`` fixture shortens the time-out through the environment
+backoff; the tests pass a short time-out and no backoff as Options (``fast_http`` sets the environment for subprocesses)
 and the backoff in this process; the retry count stays the default.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -30,10 +29,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-import reqlock.locking.api
 from reqlock.cli.main import main
 from reqlock.errors import IndexFetchError, ReqlockError
-from reqlock.index.client import HttpClient
 from reqlock.locking.api import LockResult, lock
 from tests.fakeindex import FakeIndexApp
 from tests.fakeindex.faults import Fault, FaultServer
@@ -64,6 +61,9 @@ class Faulty:
 
     def lock(self, requirements: tuple[str, ...] = REQS, **kw: Any) -> LockResult:
         kw.setdefault("no_cache", "cache_dir" not in kw)
+        # Short time-outs and no backoff: faults surface quickly (no timing is asserted).
+        kw.setdefault("http_timeout", TIMEOUT)
+        kw.setdefault("http_backoff", 0.0)
         return lock(**with_options(requirements=list(requirements), index_url=self.url, **kw))
 
     def paths(self) -> list[str]:
@@ -75,11 +75,6 @@ class Faulty:
 def fast_http(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every HttpClient that lock() builds: short time-out, no backoff."""
     monkeypatch.setenv("REQLOCK_HTTP_TIMEOUT", str(TIMEOUT))
-    monkeypatch.setattr(
-        reqlock.locking.api,
-        "HttpClient",
-        functools.partial(HttpClient, timeout=TIMEOUT, backoff=0.0),
-    )
 
 
 @pytest.fixture

@@ -75,6 +75,8 @@ class Options:
     """Seconds a cached index page counts as fresh."""
     http_timeout: float | None = None
     http_retries: int | None = None
+    http_backoff: float | None = None
+    """Seconds before the first retry of a transient fault (doubling each time)."""
     hedge_after: float | None = None
     """Seconds before a metadata file that has not answered is raced by reading the
     wheel's own METADATA with range requests; a negative value turns the race off."""
@@ -129,6 +131,7 @@ class Settings:
     page_ttl: float
     http_timeout: float
     http_retries: int
+    http_backoff: float
     hedge_after: float | None
     upgrade: bool
     upgrade_packages: Mapping[NormalizedName, SpecifierSet | None]
@@ -198,6 +201,7 @@ def resolve_settings(
         page_ttl=_float(first(lambda o: o.page_ttl), 600.0, "--page-ttl"),
         http_timeout=_float(first(lambda o: o.http_timeout), 30.0, "REQLOCK_HTTP_TIMEOUT"),
         http_retries=int(_float(first(lambda o: o.http_retries), 3, "REQLOCK_HTTP_RETRIES")),
+        http_backoff=_float(first(lambda o: o.http_backoff), 0.25, "http_backoff"),
         hedge_after=None if hedge < 0 else hedge,
         upgrade=bool(first(lambda o: o.upgrade)),
         upgrade_packages=parse_upgrades(args.upgrade_packages or ()),

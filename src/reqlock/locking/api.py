@@ -299,6 +299,7 @@ def _open_index(
             policy=settings.policy,
             timeout=settings.http_timeout,
             retries=settings.http_retries,
+            backoff=settings.http_backoff,
         ),
         build_index_urls=[_with_userinfo(u, settings.credentials) for u in settings.index_urls],
         mix_indexes=settings.index_strategy == "unsafe-best-match",
