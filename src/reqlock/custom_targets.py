@@ -44,25 +44,7 @@ _LEGACY_MINOR = {legacy: minor for minor, legacy in _LEGACY_MANYLINUX.items()}
 
 
 def target_from_table(name: str, table: Mapping[str, Any], *, key: str) -> Target:
-    """The target ``name`` defined by an explicit table of ``[tool.reqlock]``.
-
-    Keys: ``python`` (required, a string ``"X.Y"`` or ``"X.Y.Z"``), ``implementation``
-    (``"cpython"``, the default and the only one supported), ``platforms`` (required,
-    platform tags, most preferred first) and ``environment`` (marker variables).
-
-    Each platform tag also brings the older tags it implies, as pip's ``--platform``
-    and uv's ``--python-platform`` do: ``manylinux_2_31_x86_64`` accepts every
-    manylinux down to ``manylinux_2_5`` (``_2_17`` on other architectures) and the
-    legacy aliases, ``musllinux_1_2_*`` accepts ``musllinux_1_1``/``_1_0``, and
-    ``macosx_14_0_arm64`` the older macOS versions and ``universal2``.
-
-    Missing marker variables are derived from the Python version (``X.Y.0`` when no
-    patch is given) and from the first platform tag that tells the OS and machine
-    (``manylinux``/``musllinux``/``linux``, ``macosx``, ``win_amd64``/``win_arm64``);
-    ``platform_release`` and ``platform_version`` default to ``""``. For other
-    platforms, give ``sys_platform``, ``platform_system``, ``os_name`` and
-    ``platform_machine`` in ``environment``. Errors name ``key`` and its sub-key.
-    """
+    """See :func:`reqlock.targets.target_from_config`, which calls this."""
     if not isinstance(name, str) or not name.strip():
         raise TargetError("a target needs a non-empty name", key=key)
     if not isinstance(table, Mapping):
