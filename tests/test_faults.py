@@ -9,8 +9,9 @@ written to a lock file or kept in the cache.
 
 ``lock()`` (and so the CLI) builds its ``HttpClient`` with a 30 s time-out (or
 ``REQLOCK_HTTP_TIMEOUT``), 3 retries (or ``REQLOCK_HTTP_RETRIES``) and a 0.25 s
-backoff; the tests pass a short time-out and no backoff as Options (``fast_http`` sets the environment for subprocesses)
-and the backoff in this process; the retry count stays the default.
+backoff. These tests pass a short time-out and no backoff as Options
+(``fast_http`` sets the time-out for subprocesses too); the retry count stays the
+default.
 """
 
 from __future__ import annotations

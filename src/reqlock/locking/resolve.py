@@ -206,8 +206,8 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         spec: SpecifierSet,
         bad: set[Version],
     ) -> Iterator[_Candidate]:
-        # A generator, so the page is fetched only once resolvelib looks at the
-        # candidates, as it always was.
+        # A generator: nothing is read from the source until resolvelib asks for
+        # a first candidate.
         page = self.source.project(name)
         releases = self.rules.releases(
             page,
