@@ -162,7 +162,7 @@ def test_a_storm_of_transient_faults_on_every_path_is_survived(
     idx = faulty()
     expected = idx.lock().to_toml()
     paths = sorted(set(idx.paths()))
-    assert len(paths) == 6  # three pages, three metadata files
+    assert len(paths) == 9  # three pages, three metadata files, three RECORD reads
     idx.server.clear()
     kinds = [*TRANSIENT.values(), Fault.hang()]
     plan: dict[str, tuple[Fault, int]] = {}

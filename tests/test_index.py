@@ -1111,3 +1111,65 @@ def test_canonical_names_of_pages_are_used_for_cache_keys(
     with open_index(app, cache=Cache(tmp_path)) as index:
         index.project("Foo.Bar")
     assert Cache(tmp_path).get_page(f"{SIMPLE}{canonicalize_name('Foo.Bar')}/") is not None
+
+
+# -- the hedge between a .metadata file and range requests -----------------------------
+
+SAFETY = 30.0  # seconds; only reached when the code under test is broken
+
+
+class HoldMetadata:
+    """Holds the ``.metadata`` answer of one wheel until a range request for that
+    wheel arrived, then answers it with ``metadata`` (default: the real file).
+
+    Deterministic: nothing depends on how fast anything runs. If no range request
+    comes within ``SAFETY`` seconds the hold gives up and ``timed_out`` is set, so
+    a broken hedge fails the test instead of hanging it."""
+
+    def __init__(self, app: WSGIApp, wheel_path: str, metadata: bytes | None = None) -> None:
+        self.app = app
+        self.wheel_path = wheel_path
+        self.metadata = metadata
+        self.range_seen = threading.Event()
+        self.metadata_seen = threading.Event()
+        self.timed_out = False
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO")
+        if path == self.wheel_path and "HTTP_RANGE" in environ:
+            self.range_seen.set()
+        if path == self.wheel_path + ".metadata":
+            self.metadata_seen.set()
+            if not self.range_seen.wait(SAFETY):
+                self.timed_out = True
+            if self.metadata is not None:
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [self.metadata]
+        return self.app(environ, start_response)
+
+
+def test_a_held_metadata_file_is_overtaken_by_the_range_read(make_index_app: MakeApp) -> None:
+    app = make_index_app()  # metadata files exist but are not advertised: hedge
+    wheel_path = "/files/leaf_a-2.0-py3-none-any.whl"
+    # Were this answer used, the metadata would say the wrong version and fail.
+    held = HoldMetadata(app, wheel_path, b"Metadata-Version: 2.1\nName: leaf-a\nVersion: 9.0\n")
+    with open_index(held, hedge_after=0.0) as index:
+        wheel = wheel_of(index.project("leaf-a"), "2.0")
+        meta = index.metadata("leaf-a", "2.0", wheel)
+        # Closing the index could cancel a .metadata request not yet started.
+        assert held.metadata_seen.wait(SAFETY)
+    assert meta.version == Version("2.0")
+    assert not held.timed_out
+    assert held.range_seen.is_set()
+    paths = gets(app, "/files/")
+    assert paths.count(wheel_path) == 1  # the range read: tail and members in one
+    assert [r.headers.get("range") for r in app.requests_for(wheel_path)] == ["bytes=-65536"]
+
+
+def test_a_quick_metadata_file_needs_no_range_read(make_index_app: MakeApp) -> None:
+    app = make_index_app()
+    with open_index(app, hedge_after=60.0) as index:
+        wheel = wheel_of(index.project("leaf-a"), "2.0")
+        meta = index.metadata("leaf-a", "2.0", wheel)
+    assert meta.version == Version("2.0")
+    assert gets(app, "/files/") == ["/files/leaf_a-2.0-py3-none-any.whl.metadata"]

@@ -4,109 +4,48 @@ Work is started as soon as a name or a file is known (:meth:`Index.prefetch_proj
 :meth:`Index.prefetch_metadata`) on a bounded thread pool; asking for a result
 that has not started yet runs it in the caller's thread instead of queueing behind
 speculative work.
+
+:class:`Index` holds the pages; metadata, RECORD digests, downloads and hashes of
+files are the work of :class:`reqlock.index.dists.Dists`, which it delegates to.
+File URLs on pages obey the index policy: see :meth:`Index._keep_file_url`.
 """
 
 from __future__ import annotations
 
 __all__ = ["Builder", "Index"]
 
-import contextlib
 import hashlib
-import json
-import re
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
-from reqlock.index.auth import DEFAULT_INDEX_URL, Credentials, split_credentials
+from reqlock.errors import IndexFetchError
+from reqlock.index.auth import DEFAULT_INDEX_URL, Credentials, IndexPolicy, split_credentials
 from reqlock.index.build import build_metadata
 from reqlock.index.cache import Cache, CachedPage
-from reqlock.index.client import HttpClient, Response
-from reqlock.index.metadata import (
-    DistMetadata,
-    find_dist_info_metadata,
-    is_static_sdist_metadata,
-    metadata_from_pip_report,
-    parse_metadata,
-    sdist_pkg_info,
-    wheel_metadata,
+from reqlock.index.client import HttpClient
+from reqlock.index.dists import BuildSettings, Dists
+from reqlock.index.metadata import DistMetadata
+from reqlock.index.once import Once, Runner
+from reqlock.index.pages import (
+    PAGE_ACCEPT,
+    DistFile,
+    ProjectPage,
+    file_url_problem,
+    merge_pages,
+    parse_project_page,
 )
-from reqlock.index.pages import PAGE_ACCEPT, DistFile, ProjectPage, merge_pages, parse_project_page
-from reqlock.index.rangezip import BadZip, RangeNotSupported, read_member
 from reqlock.progress import Reporter
 from reqlock.urls import redact_url
 
 Builder = Callable[..., Mapping[str, Any]]
 """Builds an sdist's metadata: :func:`reqlock.index.build.build_metadata`'s shape."""
 
-_T = TypeVar("_T")
 _MAX_PAGE_BYTES = 256 * 1024 * 1024
-_MAX_METADATA_BYTES = 16 * 1024 * 1024
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
-
-
-class _Once(Generic[_T]):
-    """A unit of work run exactly once, by a pool thread or by the first caller
-    that needs it, whichever comes first. Callbacks run when it succeeds, in the
-    thread that finished it, so no pool thread ever blocks waiting for another."""
-
-    __slots__ = ("_callbacks", "_claimed", "_done", "_error", "_fn", "_lock", "_result")
-
-    def __init__(self, fn: Callable[[], _T]) -> None:
-        self._fn = fn
-        self._lock = threading.Lock()
-        self._claimed = False
-        self._done = threading.Event()
-        self._result: _T | None = None
-        self._error: BaseException | None = None
-        self._callbacks: list[Callable[[_T], None]] = []
-
-    def run(self) -> None:
-        with self._lock:
-            if self._claimed:
-                return
-            self._claimed = True
-        try:
-            self._result = self._fn()
-        except BaseException as exc:  # re-raised in result()
-            self._error = exc
-        with self._lock:
-            self._done.set()
-            callbacks, self._callbacks = self._callbacks, []
-        if self._error is None:
-            for callback in callbacks:
-                callback(self._result)  # type: ignore[arg-type]
-
-    def then(self, callback: Callable[[_T], None]) -> None:
-        """Call ``callback`` with the result once there is one (never on error)."""
-        with self._lock:
-            if not self._done.is_set():
-                self._callbacks.append(callback)
-                return
-        if self._error is None:
-            callback(self._result)  # type: ignore[arg-type]
-
-    def result(self) -> _T:
-        self.run()
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._result  # type: ignore[return-value]
-
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the work to finish."""
-        self._done.wait(timeout)
 
 
 class Index:
@@ -134,6 +73,7 @@ class Index:
         hedge_after: float | None = 0.02,
         credentials: Credentials | None = None,
         builder: Builder = build_metadata,
+        policy: IndexPolicy | None = None,
     ) -> None:
         given = [
             u if u.endswith("/") else u + "/" for u in (list(index_urls) or [DEFAULT_INDEX_URL])
@@ -147,25 +87,36 @@ class Index:
         self._http.add_credentials(in_urls)
         if credentials is not None:
             self._http.add_credentials(credentials)
-        self._builder = builder
         self._cache = cache
         self._ttl = ttl
         self._offline = offline
         self._refresh = refresh
-        self._allow_build = allow_build
         self._reporter = reporter or Reporter()
-        self._build_python = build_python
-        # Index URLs for pip's build environments; unlike ``index_urls`` they may
-        # carry credentials (pip gets them through its environment, never argv).
-        self._build_index_urls = list(build_index_urls or given)
+        # File URLs on pages obey the same policy as the index itself. Without one
+        # (an embedding with its own client) any http(s) URL goes, as in HttpClient.
+        self._policy = policy or IndexPolicy(allow_all=True)
         self._mix_indexes = mix_indexes
-        self._hedge_after = hedge_after
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reqlock")
+        self._runner = Runner(max_workers)
+        self._dists = Dists(
+            runner=self._runner,
+            http=self._http,
+            cache=cache,
+            offline=offline,
+            reporter=self._reporter,
+            hedge_after=hedge_after,
+            build=BuildSettings(
+                allow=allow_build,
+                builder=builder,
+                python=build_python,
+                # Index URLs for pip's build environments; unlike ``index_urls``
+                # they may carry credentials (pip gets them through its
+                # environment, never argv).
+                index_urls=list(build_index_urls or given),
+            ),
+        )
         self._lock = threading.Lock()
-        self._pages: dict[str, _Once[ProjectPage]] = {}
-        self._metadata: dict[str, _Once[DistMetadata]] = {}
-        self._hashes: dict[str, _Once[str]] = {}
-        self._closed = False
+        self._pages: dict[str, Once[ProjectPage]] = {}
+        self._refused: set[str] = set()
         # Which page entries (by URL without credentials) the resolver read, and
         # their digests: a cached resolution is valid only while these are.
         self._page_digests: dict[str, str] = {}
@@ -176,8 +127,7 @@ class Index:
 
     def close(self) -> None:
         """Stop background work and close connections."""
-        self._closed = True
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._runner.close()
         self._http.close()
 
     def __enter__(self) -> Index:
@@ -185,17 +135,6 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _submit(self, table: dict[str, _Once[_T]], key: str, fn: Callable[[], _T]) -> _Once[_T]:
-        with self._lock:
-            once = table.get(key)
-            if once is None:
-                once = _Once(fn)
-                table[key] = once
-                if not self._closed:
-                    with contextlib.suppress(RuntimeError):  # pool shut down meanwhile
-                        self._pool.submit(once.run)
-        return once
 
     # -- project pages -------------------------------------------------------
 
@@ -205,15 +144,15 @@ class Index:
         """Start fetching the page of ``name``; call ``then`` with it when it arrives
         (errors are left for :meth:`project` to raise)."""
         key = canonicalize_name(name)
-        once = self._submit(self._pages, key, lambda: self._load_project(key))
+        once = self._runner.submit(self._pages, key, lambda: self._load_project(key))
         if then is not None:
-            once.then(self._guarded(then))
+            once.then(self._runner.guarded(then))
 
     def project(self, name: str) -> ProjectPage:
         """The page of ``name`` from the first index that has it (empty if none)."""
         key = canonicalize_name(name)
         self._demanded.add(key)
-        return self._submit(self._pages, key, lambda: self._load_project(key)).result()
+        return self._runner.submit(self._pages, key, lambda: self._load_project(key)).result()
 
     def pages_read(self) -> dict[str, str]:
         """The page entries behind every project asked for with :meth:`project`:
@@ -327,10 +266,31 @@ class Index:
         # Relative file links resolve against the address the page came from.
         base = entry.final_url or entry.url
         return parse_project_page(
-            entry.body, content_type=entry.content_type, page_url=base, name=name, index=index
+            entry.body,
+            content_type=entry.content_type,
+            page_url=base,
+            name=name,
+            index=index,
+            keep_url=lambda url: self._keep_file_url(name, url),
         )
 
-    # -- metadata ------------------------------------------------------------
+    def _keep_file_url(self, name: NormalizedName, url: str) -> bool:
+        """Whether a file URL from the page of ``name`` may be used; warns (once per
+        URL) about one that may not: a page must not send reqlock, or the pip that
+        installs the lock, to ``file:``, ``ftp:`` or a plain-http host not allowed."""
+        problem = file_url_problem(url, self._policy.allows)
+        if problem is None:
+            return True
+        with self._lock:
+            first = url not in self._refused
+            self._refused.add(url)
+        if first:
+            self._reporter.warning(
+                f"{name}: ignoring the file {redact_url(url)!r} listed by the index: {problem}"
+            )
+        return False
+
+    # -- files (see reqlock.index.dists) -------------------------------------
 
     def prefetch_metadata(
         self,
@@ -340,265 +300,32 @@ class Index:
         then: Callable[[DistMetadata], None] | None = None,
     ) -> None:
         """Start getting the metadata of ``dist``; call ``then`` with it when known."""
-        once = self._submit(
-            self._metadata, dist.url, lambda: self._load_metadata(name, version, dist)
-        )
-        if then is not None:
-            once.then(self._guarded(then))
-
-    def _guarded(self, callback: Callable[[_T], None]) -> Callable[[_T], None]:
-        """``callback``, stopped once the index is closed; its errors are dropped
-        (speculative work must never break the resolution that asked for it)."""
-
-        def run(value: _T) -> None:
-            if self._closed:
-                return
-            with contextlib.suppress(ReqlockError):
-                callback(value)
-
-        return run
+        self._dists.prefetch_metadata(name, version, dist, then)
 
     def metadata(self, name: str, version: str, dist: DistFile) -> DistMetadata:
         """The core metadata of ``dist`` (release ``name`` ``version``)."""
-        return self._submit(
-            self._metadata, dist.url, lambda: self._load_metadata(name, version, dist)
-        ).result()
+        return self._dists.metadata(name, version, dist)
 
     def metadata_if_known(self, dist: DistFile) -> DistMetadata | None:
         """The metadata of ``dist`` if it was already fetched successfully, else None."""
-        once = self._metadata.get(dist.url)
-        if once is None or not once.done():
-            return None
-        try:
-            return once.result()
-        except ReqlockError:
-            return None
+        return self._dists.metadata_if_known(dist)
 
-    def _load_metadata(self, name: str, version: str, dist: DistFile) -> DistMetadata:
-        meta = self._load_metadata_inner(name, version, dist)
-        self._reporter.fetched_metadata(name, version)
-        return meta
+    def prefetch_record(self, dist: DistFile, package: str) -> None:
+        """Start working out the RECORD digest of the wheel ``dist`` (of ``package``)."""
+        self._dists.prefetch_record(dist, package)
 
-    def _load_metadata_inner(self, name: str, version: str, dist: DistFile) -> DistMetadata:
-        key = dist.sha256 or hashlib.sha256(dist.url.encode()).hexdigest()
-        if self._cache is not None:
-            data = self._cache.get_blob("metadata", key)
-            if data is not None:
-                return parse_metadata(data, package=name, version=version)
-            built = self._cache.get_blob("built", key)
-            if built is not None:
-                return metadata_from_pip_report(json.loads(built), package=name, version=version)
-        if self._offline:
-            raise MetadataError(
-                f"{name} {version}: metadata of {dist.filename} is not in the cache (--offline)",
-                package=name,
-                version=version,
-                reason="offline",
-                hint="run once without --offline to fill the cache",
-            )
-        if dist.is_wheel:
-            data = self._wheel_metadata(name, version, dist)
-        else:
-            sdist = self.download(dist, package=name)
-            pkg_info = sdist_pkg_info(sdist, filename=dist.filename, package=name, version=version)
-            if pkg_info is None or not is_static_sdist_metadata(pkg_info):
-                return self._build(name, version, dist, key)
-            data = pkg_info
-        meta = parse_metadata(data, package=name, version=version)
-        if self._cache is not None:
-            self._cache.put_blob("metadata", key, data)
-        return meta
-
-    def _wheel_metadata(self, name: str, version: str, dist: DistFile) -> bytes:
-        if dist.metadata_hashes is False:
-            return self._wheel_metadata_from_file(name, version, dist)
-        metadata_file = _Once(lambda: self._metadata_file(name, version, dist))
-        if dist.metadata_hashes is None and self._hedge_after is not None:
-            # The page does not say whether a metadata file exists. Mirrors answer a
-            # missing one slowly (a 404 took ~0.1 s where a hit takes ~0.01 s), so
-            # when no answer comes quickly, read the wheel's own METADATA by range
-            # requests at the same time and take whichever arrives first.
-            self._submit_once(metadata_file)
-            metadata_file.wait(self._hedge_after)
-            if not metadata_file.done():
-                try:
-                    return self._wheel_metadata_from_file(name, version, dist, fallback=False)
-                except (_NoRanges, ReqlockError):
-                    # The hedge failed; the metadata file may still come (and if
-                    # the wheel itself is broken, the fallback below says so).
-                    pass
-        data = metadata_file.result()
-        if data is not None:
-            return data
-        return self._wheel_metadata_from_file(name, version, dist)
-
-    def _submit_once(self, once: _Once[Any]) -> None:
-        if not self._closed:
-            with contextlib.suppress(RuntimeError):  # pool shut down meanwhile
-                self._pool.submit(once.run)
-
-    def _metadata_file(self, name: str, version: str, dist: DistFile) -> bytes | None:
-        """The PEP 658 metadata file of ``dist`` (hash-checked when advertised), or
-        None when the index has none."""
-        resp = self._http.get(
-            dist.url + ".metadata",
-            ok_statuses=frozenset({200, 403, 404}),
-            max_bytes=_MAX_METADATA_BYTES,
-            package=name,
-        )
-        if resp.status != 200:
-            return None
-        expected = (
-            dist.metadata_hashes.get("sha256")
-            if isinstance(dist.metadata_hashes, Mapping)
-            else None
-        )
-        if expected and hashlib.sha256(resp.content).hexdigest() != expected:
-            raise IndexFetchError(
-                f"{name} {version}: the metadata file of {dist.filename} does not "
-                "match the sha256 the index gives for it",
-                url=redact_url(dist.url) + ".metadata",
-                package=name,
-                hint="the index or a proxy serves altered files; do not use it",
-            )
-        return resp.content
-
-    def _wheel_metadata_from_file(
-        self, name: str, version: str, dist: DistFile, *, fallback: bool = True
-    ) -> bytes:
-        """METADATA read from the wheel itself: by range requests, else (when
-        ``fallback``) by downloading the whole wheel and checking its hash."""
-        try:
-            found = read_member(self._range_fetcher(dist, name), find_dist_info_metadata)
-            if found is not None:
-                return found
-        except _WholeBody as whole:
-            self._check_hash(dist, whole.content, name)
-            if self._cache is not None and dist.sha256:
-                self._cache.put_blob("dist", dist.sha256, whole.content)
-            return wheel_metadata(
-                whole.content, filename=dist.filename, package=name, version=version
-            )
-        except (RangeNotSupported, BadZip):
-            if not fallback:
-                raise _NoRanges from None
-        return wheel_metadata(
-            self.download(dist, package=name),
-            filename=dist.filename,
-            package=name,
-            version=version,
-        )
-
-    def _range_fetcher(
-        self, dist: DistFile, name: str
-    ) -> Callable[[int, int | None], tuple[bytes, int]]:
-        def fetch(start: int, end: int | None) -> tuple[bytes, int]:
-            spec = f"bytes={start}" if start < 0 else f"bytes={start}-{(end or 0) - 1}"
-            resp = self._http.get(
-                dist.url,
-                headers={"Range": spec, "Accept-Encoding": "identity"},
-                ok_statuses=frozenset({200, 206, 416}),
-                package=name,
-            )
-            return _range_answer(resp)
-
-        return fetch
-
-    def _build(self, name: str, version: str, dist: DistFile, key: str) -> DistMetadata:
-        if not self._allow_build:
-            raise MetadataError(
-                f"{name} {version} has only an sdist whose dependencies are not static; "
-                "reqlock would have to build it to know them, and --no-build forbids that",
-                package=name,
-                version=version,
-                reason="build-refused",
-                hint=f"allow builds, or pin a version of {name} that has a wheel",
-            )
-        self._reporter.building(name, version)
-        data = self.download(dist, package=name)
-        with tempfile.TemporaryDirectory(prefix="reqlock-sdist-") as tmp:
-            path = Path(tmp) / dist.filename
-            path.write_bytes(data)
-            item = self._builder(
-                path,
-                package=name,
-                version=version,
-                index_urls=self._build_index_urls,
-                python=self._build_python,
-            )
-        meta = metadata_from_pip_report(item, package=name, version=version)
-        if self._cache is not None:
-            self._cache.put_blob("built", key, json.dumps(dict(item), sort_keys=True).encode())
-        return meta
-
-    # -- files ---------------------------------------------------------------
+    def record_digest(self, dist: DistFile, *, package: str) -> str | None:
+        """The RECORD digest (``sha256:<hex>``) of the wheel ``dist``; None for an
+        sdist or a wheel without a usable RECORD (warned about once)."""
+        return self._dists.record_digest(dist, package=package)
 
     def download(self, dist: DistFile, *, package: str) -> bytes:
         """The bytes of ``dist``, checked against the index's sha256 when it has one."""
-        if self._cache is not None and dist.sha256:
-            data = self._cache.get_blob("dist", dist.sha256)
-            if data is not None:
-                return data
-        if self._offline:
-            raise IndexFetchError(
-                f"{package}: {dist.filename} is not in the cache (--offline)",
-                url=dist.public_url,
-                package=package,
-                hint="run once without --offline to fill the cache",
-            )
-        resp = self._http.get(dist.url, package=package)
-        self._check_hash(dist, resp.content, package)
-        if self._cache is not None:
-            self._cache.put_blob(
-                "dist", dist.sha256 or hashlib.sha256(resp.content).hexdigest(), resp.content
-            )
-        return resp.content
+        return self._dists.download(dist, package=package)
 
     def sha256(self, dist: DistFile, *, package: str) -> str:
         """The sha256 of ``dist``: from the index, else by downloading it."""
-        if dist.sha256:
-            return dist.sha256
-        return self._submit(
-            self._hashes,
-            dist.url,
-            lambda: hashlib.sha256(self.download(dist, package=package)).hexdigest(),
-        ).result()
-
-    def _check_hash(self, dist: DistFile, data: bytes, package: str) -> None:
-        for alg, expected in dist.hashes.items():
-            if hashlib.new(alg, data).hexdigest() != expected:
-                raise IndexFetchError(
-                    f"{package}: {dist.filename} does not match the {alg} the index gives for it",
-                    url=dist.public_url,
-                    package=package,
-                    hint="the index or a proxy serves altered files; do not use it",
-                )
-
-
-class _NoRanges(Exception):
-    """Reading by range requests did not work for this file."""
-
-
-class _WholeBody(Exception):
-    """The server ignored the Range header and sent the whole file."""
-
-    def __init__(self, content: bytes) -> None:
-        super().__init__("whole body")
-        self.content = content
-
-
-def _range_answer(resp: Response) -> tuple[bytes, int]:
-    if resp.status == 200:
-        raise _WholeBody(resp.content)
-    if resp.status != 206:
-        raise RangeNotSupported(f"HTTP {resp.status}")
-    match = _CONTENT_RANGE.fullmatch(resp.headers.get("content-range", "").strip())
-    if not match:
-        raise RangeNotSupported("no usable Content-Range")
-    start, end, total = (int(g) for g in match.groups())
-    if end - start + 1 != len(resp.content):
-        raise RangeNotSupported("body does not match Content-Range")
-    return resp.content, total
+        return self._dists.sha256(dist, package=package)
 
 
 def _max_age(headers: Mapping[str, str]) -> float | None:

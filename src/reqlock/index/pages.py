@@ -13,6 +13,7 @@ __all__ = [
     "PAGE_ACCEPT",
     "DistFile",
     "ProjectPage",
+    "file_url_problem",
     "merge_pages",
     "parse_project_page",
 ]
@@ -28,7 +29,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock.errors import IndexFetchError
-from reqlock.urls import redact_url
+from reqlock.urls import lock_url_problem, redact_url
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_CONTENT_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
@@ -101,7 +102,7 @@ class ProjectPage:
         name: NormalizedName,
         index: str,
         files_by_version: Mapping[str, Sequence[Any]],
-        convert: Callable[[Any], DistFile] | None = None,
+        convert: Callable[[Any], DistFile | None] | None = None,
     ) -> None:
         self.name = name
         self.index = index
@@ -130,7 +131,6 @@ class ProjectPage:
         """The files of one release; with ``keep``, only those whose file name it
         accepts (checked before the entry is converted, which is the costly part)."""
         result: tuple[DistFile, ...] = ()
-        convert = self._convert
         for text in self.versions().get(version, ()):
             converted = self._converted.get(text)
             if converted is not None:
@@ -139,12 +139,19 @@ class ProjectPage:
             raw = self._raw[text]
             if keep is not None:
                 raw = [r for r in raw if keep(_filename_of(r))]
-                result += tuple(convert(r) for r in raw) if convert else tuple(raw)
+                result += self._convert_all(raw)
                 continue
-            converted = tuple(convert(r) for r in raw) if convert else tuple(raw)
+            converted = self._convert_all(raw)
             self._converted[text] = converted
             result += converted
         return result
+
+    def _convert_all(self, raw: Sequence[Any]) -> tuple[DistFile, ...]:
+        convert = self._convert
+        if convert is None:
+            return tuple(raw)
+        # A refused entry converts to None (a file URL the policy forbids).
+        return tuple(d for d in map(convert, raw) if d is not None)
 
     def releases(self) -> dict[Version, tuple[DistFile, ...]]:
         """Every release with its files (converts everything: for tests and tools)."""
@@ -167,13 +174,38 @@ def merge_pages(pages: Sequence[ProjectPage]) -> ProjectPage:
     return ProjectPage(name=first.name, index=first.index, files_by_version=grouped)
 
 
+def file_url_problem(url: str, allows: Callable[[str], bool]) -> str | None:
+    """What makes a file URL from a project page unusable, or None.
+
+    A file must be fetched over http(s) (never ``file:``, ``ftp:``, ``data:`` or
+    ``javascript:``), by a URL the lock can hold (the checks a lock's reader
+    makes), and ``allows`` (the index policy) must accept it.
+    """
+    problem = lock_url_problem(url, schemes=("https", "http"))
+    if problem is not None:
+        return problem
+    if not allows(url):
+        return "the URL is plain http to a host that is not allowed (--allow-insecure-host)"
+    return None
+
+
 def parse_project_page(
-    body: bytes, *, content_type: str, page_url: str, name: NormalizedName, index: str
+    body: bytes,
+    *,
+    content_type: str,
+    page_url: str,
+    name: NormalizedName,
+    index: str,
+    keep_url: Callable[[str], bool] | None = None,
 ) -> ProjectPage:
-    """Parse a project page in whichever format the server sent."""
+    """Parse a project page in whichever format the server sent.
+
+    Files whose absolute URL ``keep_url`` rejects are left out (it is asked when
+    a release's files are first looked at, so it may warn about them).
+    """
     media = content_type.split(";", maxsplit=1)[0].strip().lower()
     grouped: dict[str, list[Any]] = {}
-    convert: Callable[[Any], DistFile] | None = None
+    convert: Callable[[Any], DistFile | None] | None = None
     names: dict[str, bool] = {}
     if media == JSON_CONTENT_TYPE:
         for i, entry in enumerate(_json_files(body, page_url)):
@@ -188,11 +220,14 @@ def parse_project_page(
             if version is not None:
                 grouped.setdefault(version, []).append(entry)
 
-        def convert(entry: Any) -> DistFile:
-            return _file_from_json(entry, page_url, index)
+        def convert(entry: Any) -> DistFile | None:
+            dist = _file_from_json(entry, page_url, index)
+            return dist if keep_url is None or keep_url(dist.url) else None
 
     elif media in HTML_CONTENT_TYPES or not media:
         for dist in _parse_html(body, page_url, index):
+            if keep_url is not None and not keep_url(dist.url):
+                continue
             version = version_from_filename(dist.filename, name, names)
             if version is not None:
                 grouped.setdefault(version, []).append(dist)

@@ -1,13 +1,14 @@
 """Read one member of a remote zip (a wheel) with HTTP range requests.
 
 Only the tail of the file (end of central directory and the directory itself) and
-the member's own bytes are fetched: usually one or two requests of a few kB instead
-of a whole wheel. The member is checked against the CRC-32 in the directory.
+the members' own bytes are fetched: usually one request of up to 64 kB instead of
+a whole wheel, for METADATA and RECORD together. Members are checked against the
+CRC-32 in the directory.
 """
 
 from __future__ import annotations
 
-__all__ = ["RangeNotSupported", "read_member"]
+__all__ = ["BadZip", "RangeNotSupported", "RemoteZip", "read_member"]
 
 import struct
 import zlib
@@ -56,13 +57,74 @@ class _Window:
         return self.data[start - self.start : end - self.start]
 
 
+class RemoteZip:
+    """The central directory of a remote zip, and its members on demand.
+
+    Opening it fetches the tail (and, when the directory starts before the tail,
+    the rest of the directory). Members are then read from the bytes already held
+    where they can be: a wheel's ``.dist-info`` files sit just before the
+    directory, so METADATA and RECORD usually come with the first request.
+
+    Raises :class:`RangeNotSupported` when the server ignores ranges and
+    :class:`BadZip` when the file is not a readable zip.
+    """
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._window = _Window(fetch)
+        self._entries = _directory(self._window)
+
+    @property
+    def names(self) -> list[str]:
+        """The member names, in directory order."""
+        return list(self._entries)
+
+    def holds(self, name: str) -> bool:
+        """True when reading member ``name`` needs no further request."""
+        entry = self._entries.get(name)
+        # The window is a suffix of the file and a member's bytes lie between its
+        # local header and the directory: held once the header is.
+        return entry is not None and entry[4] >= self._window.start
+
+    def read(self, name: str) -> bytes:
+        """The bytes of member ``name``, checked against the directory's CRC-32."""
+        entry = self._entries.get(name)
+        if entry is None:
+            raise BadZip(f"no member {name!r}")
+        method, crc, csize, usize, offset = entry
+        window = self._window
+        header = window.get(offset, min(offset + 30, window.total))
+        if len(header) < 30 or header[:4] != _LOCAL_SIG:
+            raise BadZip("bad local header")
+        nlen, elen = struct.unpack("<HH", header[26:30])
+        data_start = offset + 30 + nlen + elen
+        raw = window.get(data_start, data_start + csize)
+        if method == 0:
+            content = raw
+        elif method == 8:
+            try:
+                content = zlib.decompressobj(-15).decompress(raw)
+            except zlib.error as exc:
+                raise BadZip(str(exc)) from None
+        else:
+            raise BadZip(f"compression method {method}")
+        if len(content) != usize or zlib.crc32(content) != crc:
+            raise BadZip("member does not match its CRC")
+        return content
+
+
 def read_member(fetch: Fetch, want: Callable[[list[str]], str | None]) -> bytes | None:
     """The bytes of the member that ``want`` picks from the zip's names, or None.
 
     Raises :class:`RangeNotSupported` when the server ignores ranges and
     :class:`BadZip` when the file is not a readable zip.
     """
-    window = _Window(fetch)
+    archive = RemoteZip(fetch)
+    chosen = want(archive.names)
+    return None if chosen is None else archive.read(chosen)
+
+
+def _directory(window: _Window) -> dict[str, tuple[int, int, int, int, int]]:
+    """Member name -> (method, crc, compressed size, size, local header offset)."""
     tail = window.data
     pos = tail.rfind(_EOCD_SIG)
     if pos < 0 or len(tail) - pos < 22:
@@ -90,28 +152,7 @@ def read_member(fetch: Fetch, want: Callable[[list[str]], str | None]) -> bytes 
         csize, usize, offset = _zip64_sizes(extra, csize, usize, offset)
         entries[name] = (method, crc, csize, usize, offset)
         i += 46 + nlen + elen + clen
-    chosen = want(list(entries))
-    if chosen is None:
-        return None
-    method, crc, csize, usize, offset = entries[chosen]
-    header = window.get(offset, min(offset + 30, window.total))
-    if len(header) < 30 or header[:4] != _LOCAL_SIG:
-        raise BadZip("bad local header")
-    nlen, elen = struct.unpack("<HH", header[26:30])
-    data_start = offset + 30 + nlen + elen
-    raw = window.get(data_start, data_start + csize)
-    if method == 0:
-        content = raw
-    elif method == 8:
-        try:
-            content = zlib.decompressobj(-15).decompress(raw)
-        except zlib.error as exc:
-            raise BadZip(str(exc)) from None
-    else:
-        raise BadZip(f"compression method {method}")
-    if len(content) != usize or zlib.crc32(content) != crc:
-        raise BadZip("member does not match its CRC")
-    return content
+    return entries
 
 
 def _zip64_sizes(extra: bytes, csize: int, usize: int, offset: int) -> tuple[int, int, int]:

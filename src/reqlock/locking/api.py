@@ -139,11 +139,13 @@ def lock(
         for line in prepared.requirements.requirements:
             index.prefetch_project(line.name)
         resolutions = _resolve_targets(prepared, index, kept, constraints, reporter)
+        _prefetch_records(index, resolutions)
         from reqlock.locking.pylock import build_pylock, to_toml
 
         pylock = build_pylock(
             resolutions,
             sha256_of=lambda dist, package: index.sha256(dist, package=package),
+            record_of=lambda dist, package: index.record_digest(dist, package=package),
             tool={
                 "reqlock": {
                     "targets": [t.name for t in settings.targets],
@@ -310,7 +312,17 @@ def _open_index(
         allow_build=not settings.no_build,
         reporter=reporter,
         hedge_after=settings.hedge_after,
+        policy=settings.policy,
     )
+
+
+def _prefetch_records(index: Index, resolutions: Sequence[Resolution]) -> None:
+    """Start reading the RECORD of every locked wheel (for deep verify), in parallel
+    on the index's pool, while the lock is assembled."""
+    for resolution in resolutions:
+        for pin in resolution.pins.values():
+            for dist in pin.files:
+                index.prefetch_record(dist, pin.name)
 
 
 def _resolve_targets(

@@ -32,7 +32,8 @@ from reqlock.locking.resolution import Pin, Resolution
 from reqlock.targets import Target
 
 _KIND = "resolutions"
-_FORMAT = 1
+# 2: locks carry RECORD digests ([packages.tool.reqlock.records]).
+_FORMAT = 2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

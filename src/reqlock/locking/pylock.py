@@ -7,7 +7,15 @@ each package keeps the wheels some of its targets can install, plus the sdist.
 
 from __future__ import annotations
 
-__all__ = ["build_pylock", "lock_to_dict", "to_toml", "write_text_atomic"]
+__all__ = [
+    "RECORDS_KEY",
+    "TOOL_KEY",
+    "RecordOf",
+    "build_pylock",
+    "lock_to_dict",
+    "to_toml",
+    "write_text_atomic",
+]
 
 import dataclasses
 import os
@@ -36,6 +44,11 @@ from reqlock.targets import Target, environment_marker
 from reqlock.urls import redact_url
 
 CREATED_BY = "reqlock"
+TOOL_KEY = "reqlock"
+RECORDS_KEY = "records"
+
+RecordOf = Callable[[DistFile, str], str | None]
+"""``record_of(wheel, package)``: the wheel's RECORD digest, or None."""
 _PACKAGE_KEYS = (
     "name",
     "version",
@@ -55,11 +68,15 @@ def build_pylock(
     *,
     sha256_of: Callable[[DistFile, str], str],
     tool: Mapping[str, Any] | None = None,
+    record_of: RecordOf | None = None,
 ) -> Pylock:
     """Merge per-target resolutions into one validated :class:`Pylock`.
 
     ``sha256_of(file, package)`` gives a file's sha256 (from the index, or by
-    downloading it when the index has none).
+    downloading it when the index has none). ``record_of(wheel, package)`` gives a
+    wheel's RECORD digest, or None when it has none: the digests of a package's
+    wheels go in its ``[packages.tool.reqlock.records]`` table (read back by
+    :func:`reqlock.deploy.integrity.locked_records`).
     """
     targets = [r.target for r in resolutions]
     # (name, version) -> the targets using it, and the pins (one per target).
@@ -69,7 +86,16 @@ def build_pylock(
             users.setdefault((pin.name, pin.version), []).append((resolution.target, pin))
     packages: list[Package] = []
     for (name, version), entries in sorted(users.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        packages.append(_package(name, version, entries, all_targets=targets, sha256_of=sha256_of))
+        packages.append(
+            _package(
+                name,
+                version,
+                entries,
+                all_targets=targets,
+                sha256_of=sha256_of,
+                record_of=record_of,
+            )
+        )
     lowest = min(Version(t.environment["python_version"]) for t in targets)
     lock = Pylock(
         lock_version=Version("1.0"),
@@ -93,6 +119,7 @@ def _package(
     *,
     all_targets: Sequence[Target],
     sha256_of: Callable[[DistFile, str], str],
+    record_of: RecordOf | None,
 ) -> Package:
     used_by = [t for t, _ in entries]
     marker: Marker | None = None
@@ -116,7 +143,23 @@ def _package(
         dependencies=[{"name": d} for d in deps] or None,
         sdist=_sdist(sdist, name, sha256_of) if sdist else None,
         wheels=[_wheel(w, name, sha256_of) for w in wheels] or None,
+        tool=_records_tool(wheels, name, record_of),
     )
+
+
+def _records_tool(
+    wheels: Sequence[DistFile], package: str, record_of: RecordOf | None
+) -> dict[str, Any] | None:
+    """``{"reqlock": {"records": {filename: digest}}}`` for the wheels with a
+    digest, by file name; None when there is none (the package has no tool table)."""
+    if record_of is None:
+        return None
+    records = {}
+    for wheel in sorted(wheels, key=lambda w: w.filename):
+        digest = record_of(wheel, package)
+        if digest is not None:
+            records[wheel.filename] = digest
+    return {TOOL_KEY: {RECORDS_KEY: records}} if records else None
 
 
 def _file_fields(
