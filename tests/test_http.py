@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 import reqlock.index.client
+import reqlock.index.transport
 from reqlock.errors import IndexFetchError
 from reqlock.index.client import HttpClient
 from reqlock.urls import redact_url
@@ -387,7 +388,7 @@ ADDR_B = [(2, 1, 6, "", ("192.0.2.2", 443))]
 def dns_cache(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Any]:
     """A private, empty DNS cache for the test."""
     cache: dict[Any, Any] = {}
-    monkeypatch.setattr(reqlock.index.client, "_DNS_CACHE", cache)
+    monkeypatch.setattr(reqlock.index.transport, "_DNS_CACHE", cache)
     return cache
 
 
@@ -434,7 +435,7 @@ def after(event: threading.Event, then: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-resolve = reqlock.index.client._resolve
+resolve = reqlock.index.transport._resolve
 NEVER = 3600.0  # a hedge delay no test reaches: the first answer must come first
 
 
@@ -513,7 +514,7 @@ def test_an_error_that_is_not_an_oserror_is_raised(dns_cache: dict[Any, Any]) ->
 
 # -- the pooled transport: httpcore through public API only --------------------------
 
-_pooled_transport = reqlock.index.client._pooled_transport
+_pooled_transport = reqlock.index.transport.pooled_transport
 
 
 class ScriptedStream(httpcore.NetworkStream):
@@ -706,7 +707,7 @@ def test_the_default_backend_resolves_through_the_cache(
     def no_such_host(host: str, port: int, **kw: Any) -> Any:
         raise OSError("[Errno -2] Name or service not known")
 
-    monkeypatch.setattr(reqlock.index.client, "_resolve", no_such_host)
+    monkeypatch.setattr(reqlock.index.transport, "_resolve", no_such_host)
     transport = _pooled_transport(4, None)
     with httpx.Client(transport=transport) as client, pytest.raises(httpx.ConnectError) as info:
         client.get("http://idx.example/")
