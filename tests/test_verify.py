@@ -500,9 +500,12 @@ def test_json_schema_is_stable_and_sorted() -> None:
         "interpreter",
         "checked_files",
         "allow_extra",
+        "allow_unowned",
         "counts",
         "problems",
+        "not_checked",
     }
+    assert REPORT_SCHEMA_VERSION == 2
     assert data["counts"] == {"expected": 2, "installed": 2, "problems": 3}
     assert [p["kind"] for p in data["problems"]] == ["missing", "unexpected", "version-mismatch"]
     for problem in data["problems"]:

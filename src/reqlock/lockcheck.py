@@ -81,7 +81,9 @@ def check_strings(lock: Pylock, *, path: str) -> None:
 
 def _problems(package: Package) -> Iterator[tuple[str, str]]:
     if package.index is not None:
-        problem = lock_url_problem(package.index, schemes=("https", "http"))
+        problem = _expansion(package.index) or lock_url_problem(
+            package.index, schemes=("https", "http")
+        )
         if problem:
             yield ".index", problem
     files: list[tuple[str, Any]] = []
@@ -115,9 +117,15 @@ def _file_problems(key: str, item: Any) -> Iterator[tuple[str, str]]:
 
 def _location_problems(key: str, url: str | None, path: str | None) -> Iterator[tuple[str, str]]:
     if url is not None:
-        problem = lock_url_problem(url)
+        problem = _expansion(url) or lock_url_problem(url)
         if problem:
             yield f"{key}.url", problem
     # Spaces are legal in a path; line breaks and control characters never are.
     if path is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in path):
         yield f"{key}.path", "contains control characters"
+
+
+def _expansion(url: str) -> str | None:
+    # pip expands ${VAR} in requirement files and URLs: a lock carrying one could
+    # send an environment secret (${AWS_SECRET_ACCESS_KEY}) to any server.
+    return "contains ${...}, which pip would fill from the environment" if "${" in url else None

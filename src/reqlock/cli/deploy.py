@@ -57,6 +57,16 @@ def _add_target_env(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="distributions that may be installed without being locked (e.g. pip)",
     )
+    parser.add_argument(
+        "--allow-unowned",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="GLOB",
+        help="files no RECORD lists that may exist (paths relative to site-packages, "
+        "'/'-separated, fnmatch; '*' matches '/'), and .pth files whose import lines "
+        "may run, e.g. distutils-precedence.pth",
+    )
     _add_selection(parser)
 
 
@@ -112,24 +122,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=_cmd_export)
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    from reqlock.deploy.inventory import _start
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
-    # The interpreter is inspected while this process imports the lock model.
-    pending = _start(
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from reqlock.deploy.inventory import start_inventory
+
+    # The interpreter is inspected while this process reads the lock.
+    pending = start_inventory(
         args.python, check_files=not args.no_files, skip_files_of=_names(args.allow_extra)
     )
     try:
-        from reqlock.deploy.verify import _verify_started
+        from pathlib import Path
+
+        from reqlock.deploy.verify import LoadedLock, verify_started
+        from reqlock.lockfile import read_lock
+
+        loaded = LoadedLock(
+            lock=read_lock(args.lock, warn=_warn),
+            name=args.lock,
+            directory=Path(args.lock).resolve().parent,
+        )
     except BaseException:
         pending.cancel()
         raise
-    report = _verify_started(
+    report = verify_started(
         pending,
-        args.lock,
+        loaded,
         extras=_names(args.extras),
         groups=_groups(args.group),
         allow_extra=_names(args.allow_extra),
+        allow_unowned=_names(args.allow_unowned),
     )
     sys.stdout.write(report.to_json() if args.json else report.render())
     return 0 if report.ok else 1
@@ -137,11 +161,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     from reqlock.deploy.sync import sync
+    from reqlock.lockfile import read_lock
 
+    read_lock(args.lock, warn=_warn)  # the warnings, before anything changes
     result = sync(
         args.lock,
         python=args.python,
         allow_extra=_names(args.allow_extra),
+        allow_unowned=_names(args.allow_unowned),
         dry_run=args.dry_run,
         extras=_names(args.extras),
         groups=_groups(args.group),
@@ -161,10 +188,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from reqlock.lockfile import read_lock
     from reqlock.targets import parse_target
 
-    lock = read_lock(args.lock)
+    lock = read_lock(args.lock, warn=_warn)
     target = parse_target(args.target)
     text = export_requirements(
         lock,
+        lock_name=args.lock,
         target=target,
         extras=_names(args.extras),
         groups=_groups(args.group),

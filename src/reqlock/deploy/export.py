@@ -4,7 +4,10 @@
 files: every line pins ``name==version`` and lists the hash of each file the target
 could use (its compatible locked wheels and the sdist). pip only accepts a
 candidate whose hash is listed, so whatever the index offers besides the locked
-files is ignored. Where the files come from:
+files is ignored. With ``only_selected`` (what ``sync`` uses), each package lists
+only the hash of the one file ``Pylock.select`` picks, and ``--only-binary`` names
+every package whose pick is a wheel, so pip cannot build the sdist instead. Where
+the files come from:
 
 * packages with an ``index`` in the lock: ``--index-url`` (the most common one)
   and ``--extra-index-url`` for the others; hashes make mixing them safe;
@@ -15,7 +18,8 @@ files is ignored. Where the files come from:
 
 ``vcs`` and ``directory`` packages cannot be installed with hashes, so they raise
 :class:`ExportError`. Without any index, the file says ``--no-index`` so that a
-personal pip configuration cannot add one.
+personal pip configuration cannot add one. Every lock string written is validated
+first (:mod:`reqlock.deploy.pipsafe`). This module never imports the inventory.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = ["ExportError", "export_requirements"]
 import os
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from urllib.parse import urlsplit
 
@@ -45,7 +50,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from reqlock.deploy.verify import LockSelectionError, select_expected
+from reqlock.deploy.pipsafe import LockPlace, user_index_url
+from reqlock.deploy.select import LockSelectionError, Source, select_expected
 from reqlock.errors import ReqlockError
 from reqlock.targets import Target, current
 
@@ -61,12 +67,10 @@ class ExportError(ReqlockError):
         super().__init__(f"{package}: {message}" if package else message, hint=hint)
 
 
-def _hash_options(item: PackageWheel | PackageSdist | PackageArchive, name: str) -> list[str]:
-    options = [
-        f"--hash={algorithm}:{item.hashes[algorithm]}"
-        for algorithm in _PIP_HASHES
-        if algorithm in item.hashes
-    ]
+def _hash_options(
+    item: PackageWheel | PackageSdist | PackageArchive, name: str, place: LockPlace
+) -> list[str]:
+    options = place.hash_options(item.hashes, _PIP_HASHES)
     if not options:
         have = ", ".join(sorted(item.hashes)) or "none"
         raise ExportError(
@@ -76,22 +80,24 @@ def _hash_options(item: PackageWheel | PackageSdist | PackageArchive, name: str)
     return options
 
 
-def _local_dir(item: PackageWheel | PackageSdist, lock_dir: str | None) -> str | None:
-    """The ``--find-links`` location of a local file, or ``None`` for a remote one.
+def _file_uri(path: PurePath, base: str | None) -> str:
+    """A local path as a ``file:`` URL: percent-encoded, so that a space or a
+    leading '-' cannot split or start an option on pip's line."""
+    if not path.is_absolute():
+        path = PurePath(base) / path if base is not None else PurePath(os.path.abspath(path))
+    return PurePath(os.path.abspath(path)).as_uri()
 
-    A ``file:`` URL is used rather than a path: pip splits option lines on spaces.
-    """
+
+def _local_dir(item: PackageWheel | PackageSdist, base: str | None, place: LockPlace) -> str | None:
+    """The ``--find-links`` location of a local file, or ``None`` for a remote one."""
     if item.url:
-        if urlsplit(item.url).scheme != "file":
+        url = place.at(".url").url(item.url)
+        if urlsplit(url).scheme != "file":
             return None
-        return item.url.split("#", 1)[0].rsplit("/", 1)[0] + "/"
+        return url.split("#", 1)[0].rsplit("/", 1)[0] + "/"
     if item.path:
-        path = PurePath(item.path)
-        if not path.is_absolute() and lock_dir is not None:
-            path = PurePath(lock_dir) / path
-        if path.is_absolute():
-            return PurePath(os.path.normpath(path.parent)).as_uri() + "/"
-        return path.parent.as_posix()
+        path = PurePath(place.at(".path").path_value(item.path))
+        return _file_uri(path.parent, base) + "/"
     return None
 
 
@@ -103,19 +109,16 @@ def _version_of(package: Package, source: PackageWheel | PackageSdist) -> str:
     return str(parse_sdist_filename(source.filename)[1])
 
 
-def _archive_url(archive: PackageArchive, lock_dir: str | None, name: str) -> str:
+def _archive_url(archive: PackageArchive, base: str | None, place: LockPlace) -> str:
     if archive.url:
-        return archive.url
+        return place.at(".url").url(archive.url)
     assert archive.path is not None  # validated: url or path
-    path = PurePath(archive.path)
-    if not path.is_absolute():
-        if lock_dir is None:
-            raise ExportError(
-                f"archive path {archive.path!r} is relative and the lock's directory is unknown",
-                package=name,
-            )
-        path = PurePath(lock_dir) / path
-    return PurePath(os.path.abspath(path)).as_uri()
+    path = PurePath(place.at(".path").path_value(archive.path))
+    if not path.is_absolute() and base is None:
+        raise ExportError(
+            f"archive path {archive.path!r} is relative and the lock's directory is unknown",
+        )
+    return _file_uri(path, base)
 
 
 def _via(lock: Pylock, selected: Collection[NormalizedName]) -> dict[NormalizedName, list[str]]:
@@ -134,6 +137,120 @@ def _via(lock: Pylock, selected: Collection[NormalizedName]) -> dict[NormalizedN
     return {name: sorted(found) for name, found in parents.items()}
 
 
+@dataclass
+class _Writer:
+    """The requirements text being built, and what its header must say."""
+
+    base: str | None
+    supported: frozenset[Tag]
+    index_url: str | None
+    only_selected: bool
+    indexes: Counter[str] = field(default_factory=Counter)
+    find_links: set[str] = field(default_factory=set)
+    binary: list[NormalizedName] = field(default_factory=list)
+    source_built: list[NormalizedName] = field(default_factory=list)
+    sdist_only: list[NormalizedName] = field(default_factory=list)
+
+    def block(self, package: Package, source: Source, place: LockPlace) -> list[str]:
+        """The requirement line of one package and its ``--hash`` options."""
+        name = package.name
+        if isinstance(source, PackageVcs | PackageDirectory):
+            kind = "vcs" if isinstance(source, PackageVcs) else "directory"
+            raise ExportError(
+                f"is locked as a {kind} source, which pip cannot install with --require-hashes",
+                package=name,
+                hint="lock a released version (an index file or an archive) instead",
+            )
+        if isinstance(source, PackageArchive):
+            at = place.at(".archive")
+            try:
+                head = f"{name} @ {_archive_url(source, self.base, at)}"
+            except ExportError as exc:
+                raise ExportError(exc.message, package=name) from None
+            self.source_built.append(name)
+            return [head, *_hash_options(source, name, at)]
+        files = self._files(package, source, place)
+        if isinstance(source, PackageWheel):
+            self.binary.append(name)
+        else:
+            self.source_built.append(name)
+            self.sdist_only.append(name)
+        if package.index and self.index_url is None:
+            self.indexes[place.at(".index").index(package.index)] += 1
+        local = {id(item): _local_dir(item, self.base, where) for item, where in files}
+        if self.index_url is None and not package.index and local[id(source)] is None:
+            # No index to find it on: point pip at the selected file itself.
+            where = next(where for item, where in files if item is source)
+            assert source.url is not None
+            head = f"{name} @ {where.at('.url').url(source.url)}"
+            files = [(source, where)]
+        else:
+            head = f"{name}=={_version_of(package, source)}"
+            self.find_links.update(d for d in local.values() if d is not None)
+        return [head, *(o for item, where in files for o in _hash_options(item, name, where))]
+
+    def _files(
+        self, package: Package, source: PackageWheel | PackageSdist, place: LockPlace
+    ) -> list[tuple[PackageWheel | PackageSdist, LockPlace]]:
+        """The files whose hashes pip may accept, each with its place in the lock."""
+        files: list[tuple[PackageWheel | PackageSdist, LockPlace]] = []
+        for j, wheel in enumerate(package.wheels or ()):
+            if parse_wheel_filename(wheel.filename)[3] & self.supported:
+                files.append((wheel, place.at(f".wheels[{j}]")))
+        if package.sdist is not None:
+            files.append((package.sdist, place.at(".sdist")))
+        for item, where in files:
+            # Every file is checked, also those only_selected leaves out: a lock
+            # with a poisoned string is refused whatever part of it is written.
+            where.at(".name").filename(item.filename)
+            _local_dir(item, self.base, where)
+            where.hash_options(item.hashes, tuple(item.hashes))
+        if self.only_selected:
+            files = [(item, where) for item, where in files if item is source]
+        return files
+
+    def header(self, target: Target) -> list[str]:
+        """The comment and option lines that start the file."""
+        lines = [
+            f"# Generated by reqlock from a pylock file for target {target.name!r}; do not edit.",
+            "# Install with: pip install --require-hashes --no-deps -r <this file>",
+        ]
+        if self.index_url is not None:
+            lines.append(f"--index-url {user_index_url(self.index_url)}")
+        elif self.indexes:
+            ordered = sorted(self.indexes, key=lambda url: (-self.indexes[url], url))
+            lines.append(f"--index-url {ordered[0]}")
+            lines.extend(f"--extra-index-url {url}" for url in ordered[1:])
+        else:
+            lines.append("--no-index")
+        lines.extend(f"--find-links {directory}" for directory in sorted(self.find_links))
+        if self.only_selected and self.binary:
+            # Per package when some must be built from source (sdist or archive).
+            names = sorted(self.binary) if self.source_built else [":all:"]
+            lines.extend(f"--only-binary {name}" for name in names)
+        if self.only_selected:
+            # pip cannot tell files in a --find-links directory apart by hash before
+            # downloading them: without this it would take a wheel lying next to the
+            # locked sdist, and fail its hash check.
+            lines.extend(f"--no-binary {name}" for name in sorted(self.sdist_only))
+        return lines
+
+
+def _target_of(
+    target: Target | None, environment: Mapping[str, str] | None, tags: Sequence[Tag] | None
+) -> Target:
+    if target is not None:
+        return target
+    if environment is None or tags is None:
+        here = current()
+        return Target(
+            name="current",
+            environment=environment if environment is not None else here.environment,
+            tags=tuple(tags) if tags is not None else here.tags,
+        )
+    return Target(name="custom", environment=environment, tags=tuple(tags))
+
+
 def export_requirements(
     lock: Pylock,
     *,
@@ -145,6 +262,8 @@ def export_requirements(
     packages: Collection[str] | None = None,
     index_url: str | None = None,
     lock_dir: str | os.PathLike[str] | None = None,
+    lock_name: str | None = None,
+    only_selected: bool = False,
 ) -> str:
     """Return the requirements-file text that installs ``lock``'s selection for a target.
 
@@ -152,30 +271,24 @@ def export_requirements(
     supported tags), or, when none is given, the running interpreter. ``extras`` and
     ``groups`` select as ``Pylock.select`` does. ``packages`` limits the output to
     those names (sync installs only what differs). ``index_url`` replaces the lock's
-    indexes (e.g. a mirror). ``lock_dir`` resolves relative ``path`` entries.
+    indexes (e.g. a mirror). ``lock_dir`` resolves relative ``path`` entries
+    (default: the current directory); ``lock_name`` names the lock in errors.
+    ``only_selected`` lists only the selected file's hash per package and forbids
+    pip to build what has a selected wheel (``--only-binary``).
 
-    Raises :class:`ExportError` for packages pip cannot install with hashes and
-    :class:`~reqlock.deploy.verify.LockSelectionError` when the lock does not apply.
+    Raises :class:`ExportError` for packages pip cannot install with hashes,
+    :class:`~reqlock.errors.LockFileError` for a lock string unsafe to hand to pip,
+    :class:`~reqlock.errors.ConfigError` for an unusable ``index_url`` and
+    :class:`~reqlock.deploy.select.LockSelectionError` when the lock does not apply.
     """
-    if target is None and (environment is None or tags is None):
-        here = current()
-        target = Target(
-            name="current",
-            environment=environment if environment is not None else here.environment,
-            tags=tuple(tags) if tags is not None else here.tags,
-        )
-    elif target is None:
-        assert environment is not None
-        assert tags is not None
-        target = Target(name="custom", environment=environment, tags=tuple(tags))
-    base = os.fspath(lock_dir) if lock_dir is not None else None
+    target = _target_of(target, environment, tags)
     selection = select_expected(
         lock,
         environment=target.environment,
         tags=target.tags,
         extras=extras,
         groups=groups,
-        lock_name=f"the lock (for target {target.name!r})",
+        lock_name=f"{lock_name or 'the lock'} (for target {target.name!r})",
     )
     if selection.problems:
         problems = "; ".join(p.describe() for p in selection.problems)
@@ -183,64 +296,26 @@ def export_requirements(
             f"the lock cannot be installed on target {target.name!r}: {problems}"
         )
     wanted = None if packages is None else {canonicalize_name(n) for n in packages}
-    chosen = {
-        name: item for name, item in selection.packages.items() if wanted is None or name in wanted
-    }
-    supported = set(target.tags)
+    chosen = sorted(name for name in selection.packages if wanted is None or name in wanted)
+    writer = _Writer(
+        base=os.fspath(lock_dir) if lock_dir is not None else None,
+        supported=frozenset(target.tags),
+        index_url=index_url,
+        only_selected=only_selected,
+    )
     via = _via(lock, set(selection.packages))
-
+    # select() yields the lock's own Package objects: their identity gives the key.
+    position = {id(package): index for index, package in enumerate(lock.packages)}
     blocks: list[str] = []
-    indexes: Counter[str] = Counter()
-    find_links: set[str] = set()
-    for name in sorted(chosen):
-        package, source = chosen[name]
-        if isinstance(source, PackageVcs | PackageDirectory):
-            kind = "vcs" if isinstance(source, PackageVcs) else "directory"
-            raise ExportError(
-                f"is locked as a {kind} source, which pip cannot install with --require-hashes",
-                package=name,
-                hint="lock a released version (an index file or an archive) instead",
-            )
-        if isinstance(source, PackageArchive):
-            head = f"{name} @ {_archive_url(source, base, name)}"
-            options = _hash_options(source, name)
-        else:
-            files: list[PackageWheel | PackageSdist] = [
-                wheel
-                for wheel in package.wheels or ()
-                if parse_wheel_filename(wheel.filename)[3] & supported
-            ]
-            if package.sdist is not None:
-                files.append(package.sdist)
-            local = [_local_dir(item, base) for item in files]
-            if package.index and index_url is None:
-                indexes[package.index] += 1
-            if index_url is None and not package.index and _local_dir(source, base) is None:
-                # No index to find it on: point pip at the selected file itself.
-                assert source.url is not None
-                head = f"{name} @ {source.url}"
-                files = [source]
-            else:
-                head = f"{name}=={_version_of(package, source)}"
-                find_links.update(d for d in local if d is not None)
-            options = [option for item in files for option in _hash_options(item, name)]
-        lines = [head, *(f"    {option}" for option in options)]
-        block = " \\\n".join(lines)
+    for name in chosen:
+        package, source = selection.packages[name]
+        place = LockPlace(lock_name or "the lock", f"packages[{position.get(id(package), '?')}]")
+        block = " \\\n".join(
+            line if i == 0 else f"    {line}"
+            for i, line in enumerate(writer.block(package, source, place))
+        )
         if name in via:
             block += f"\n    # via {', '.join(via[name])}"
         blocks.append(block)
-
-    header = [
-        f"# Generated by reqlock from a pylock file for target {target.name!r}; do not edit.",
-        "# Install with: pip install --require-hashes --no-deps -r <this file>",
-    ]
-    if index_url is not None:
-        header.append(f"--index-url {index_url}")
-    elif indexes:
-        ordered = sorted(indexes, key=lambda url: (-indexes[url], url))
-        header.append(f"--index-url {ordered[0]}")
-        header.extend(f"--extra-index-url {url}" for url in ordered[1:])
-    else:
-        header.append("--no-index")
-    header.extend(f"--find-links {directory}" for directory in sorted(find_links))
+    header = writer.header(target)
     return "\n".join(header) + "\n\n" + "\n".join(blocks) + ("\n" if blocks else "")

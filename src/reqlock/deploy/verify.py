@@ -1,14 +1,17 @@
 """Does an installed environment match its lock? Every difference, not the first.
 
 :func:`verify` selects from the lock what the target interpreter should have
-(``Pylock.select`` with that interpreter's marker environment and wheel tags),
-takes an :func:`~reqlock.deploy.inventory.inventory` of what it has, optionally hashes
-every installed file against its RECORD, and compares. The result is a
-:class:`Report` listing each :class:`Problem`; nothing is raised for a mismatch
-unless the caller asks (:meth:`Report.raise_for_problems`).
+(:func:`~reqlock.deploy.select.select_expected`: ``Pylock.select`` with that
+interpreter's marker environment and wheel tags), takes an
+:func:`~reqlock.deploy.inventory.inventory` of what it has, optionally hashes every
+installed file against its RECORD, and compares (:func:`compare`). The result is a
+:class:`~reqlock.deploy.report.Report` listing each problem; nothing is raised for
+a mismatch unless the caller asks (``Report.raise_for_problems``).
 
 verify never uses the network and imports no HTTP code, so it can run on a
-locked-down deployment host.
+locked-down deployment host. The report, selection and comparison pieces live in
+``report``, ``select``, ``sources`` and ``integrity``; their public names are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -16,643 +19,106 @@ from __future__ import annotations
 __all__ = [
     "PROBLEM_KINDS",
     "REPORT_SCHEMA_VERSION",
+    "LoadedLock",
     "LockNotApplicableError",
     "LockSelectionError",
+    "NotChecked",
+    "PendingInventory",
     "Problem",
     "ProblemKind",
     "Report",
     "Selection",
+    "Verified",
     "VerifyError",
     "compare",
+    "load_lock",
     "select_expected",
+    "start_inventory",
     "verify",
+    "verify_loaded",
+    "verify_started",
 ]
 
-import dataclasses
-import json
 import os
-import re
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, get_args
-from urllib.parse import unquote, urlsplit
+from typing import Protocol
 
-from packaging.pylock import (
-    Package,
-    PackageArchive,
-    PackageDirectory,
-    PackageSdist,
-    PackageVcs,
-    PackageWheel,
-    Pylock,
-    PylockSelectError,
-)
-from packaging.specifiers import SpecifierSet
-from packaging.tags import Tag
-from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.pylock import Pylock
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from reqlock.deploy.inventory import (
-    FileIssue,
-    InstalledDist,
-    Inventory,
-    _Pending,
-    _start,
-    check_files,
+from reqlock.deploy.inventory import FileIssue, InstalledDist, Inventory, check_files
+from reqlock.deploy.inventory import start_inventory as _start_inventory
+from reqlock.deploy.report import (
+    PROBLEM_KINDS,
+    REPORT_SCHEMA_VERSION,
+    NotChecked,
+    Problem,
+    ProblemKind,
+    Report,
+    VerifyError,
+    problem_key,
 )
-from reqlock.errors import ReqlockError
+from reqlock.deploy.select import (
+    LockNotApplicableError,
+    LockSelectionError,
+    Selection,
+    select_expected,
+)
+from reqlock.deploy.sources import (
+    RecordStatus,
+    expected_text,
+    file_problem,
+    record_check,
+    source_problems,
+    unowned_problems,
+)
 from reqlock.lockfile import read_lock
 
-ProblemKind: TypeAlias = Literal[
-    "requires-python",
-    "no-locked-file",
-    "missing",
-    "unexpected",
-    "version-mismatch",
-    "direct-url",
-    "file-not-in-lock",
-    "file-modified",
-    "file-missing",
-    "broken-install",
-]
 
-PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
-"""Every problem kind, in the order reports list them."""
+class PendingInventory(Protocol):
+    """An inventory being taken in the background (see :func:`start_inventory`)."""
 
-REPORT_SCHEMA_VERSION = 1
-"""``version`` field of :meth:`Report.to_dict`; raised when the schema changes."""
-
-Source: TypeAlias = PackageWheel | PackageSdist | PackageArchive | PackageVcs | PackageDirectory
-
-# The marker variables that say which interpreter this is, in messages.
-_IDENTITY_KEYS = (
-    "python_version",
-    "python_full_version",
-    "implementation_name",
-    "sys_platform",
-    "platform_machine",
-)
-
-
-class LockSelectionError(ReqlockError):
-    """The lock cannot be applied as asked (undeclared extras or groups, or two
-    entries of one package selected at once)."""
-
-
-class LockNotApplicableError(LockSelectionError):
-    """None of the lock's ``environments`` markers matches the interpreter.
-
-    ``environments`` lists the lock's markers; ``interpreter`` the identifying
-    marker values of the interpreter that was checked.
-    """
-
-    def __init__(
-        self, message: str, *, environments: Sequence[str], interpreter: Mapping[str, str]
-    ) -> None:
-        self.environments = tuple(environments)
-        self.interpreter = dict(interpreter)
-        super().__init__(
-            message,
-            hint="use the lock made for this platform, or add this platform to the "
-            "lock's targets and lock again",
-        )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Problem:
-    """One difference between the lock and the environment.
-
-    ``kind`` is one of :data:`PROBLEM_KINDS`; ``package`` the canonical name (or
-    ``None`` for the lock as a whole); ``path`` the file concerned (file problems,
-    unexpected and broken installs); ``expected``/``actual`` short values such as
-    versions, file names or hashes; ``detail`` a sentence for people.
-    """
-
-    kind: ProblemKind
-    package: NormalizedName | None
-    detail: str
-    expected: str | None = None
-    actual: str | None = None
-    path: str | None = None
-
-    def to_dict(self) -> dict[str, str | None]:
-        """The JSON form (every key always present)."""
-        return {
-            "kind": self.kind,
-            "package": self.package,
-            "detail": self.detail,
-            "expected": self.expected,
-            "actual": self.actual,
-            "path": self.path,
-        }
-
-    def describe(self) -> str:
-        """One line: ``package: detail``."""
-        return f"{self.package}: {self.detail}" if self.package else self.detail
-
-
-def _problem_key(problem: Problem) -> tuple[int, str, str, str]:
-    return (
-        PROBLEM_KINDS.index(problem.kind),
-        problem.package or "",
-        problem.path or "",
-        problem.detail,
-    )
-
-
-class VerifyError(ReqlockError):
-    """An environment does not match its lock; ``report`` has every problem."""
-
-    def __init__(self, report: Report) -> None:
-        self.report = report
-        lines = [f"  - {p.kind}: {p.describe()}" for p in report.problems]
-        super().__init__(
-            f"{report.python} does not match {report.lock or 'the lock'} "
-            f"({_count(len(report.problems), 'problem')}):\n" + "\n".join(lines),
-            hint="run `reqlock sync` to make the environment equal to the lock",
-        )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Report:
-    """The outcome of :func:`verify`.
-
-    ``ok`` is true when there is no problem. :meth:`to_json` gives a stable,
-    documented JSON form (see ``docs/verify.md``); :meth:`render` readable text.
-    """
-
-    lock: str | None
     python: str
-    environment: Mapping[str, str] = field(hash=False)
-    problems: tuple[Problem, ...]
-    expected: Mapping[NormalizedName, str | None] = field(hash=False)
-    installed: Mapping[NormalizedName, str] = field(hash=False)
-    checked_files: bool
-    allow_extra: tuple[NormalizedName, ...] = ()
+    skip: frozenset[str]
 
-    @property
-    def ok(self) -> bool:
-        """True when the environment matches the lock exactly."""
-        return not self.problems
+    def result(self) -> Inventory:
+        """Wait for the interpreter's answer; raises ``InventoryError``."""
 
-    def raise_for_problems(self) -> None:
-        """Raise :class:`VerifyError` listing every problem, if there is any."""
-        if self.problems:
-            raise VerifyError(self)
-
-    def by_kind(self) -> dict[ProblemKind, list[Problem]]:
-        """Problems grouped by kind, in :data:`PROBLEM_KINDS` order."""
-        groups: dict[ProblemKind, list[Problem]] = {}
-        for problem in self.problems:
-            groups.setdefault(problem.kind, []).append(problem)
-        return {kind: groups[kind] for kind in PROBLEM_KINDS if kind in groups}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form; the schema is documented in ``docs/verify.md``."""
-        return {
-            "version": REPORT_SCHEMA_VERSION,
-            "ok": self.ok,
-            "lock": self.lock,
-            "python": self.python,
-            "interpreter": {
-                key: self.environment[key] for key in _IDENTITY_KEYS if key in self.environment
-            },
-            "checked_files": self.checked_files,
-            "allow_extra": sorted(self.allow_extra),
-            "counts": {
-                "expected": len(self.expected),
-                "installed": len(self.installed),
-                "problems": len(self.problems),
-            },
-            "problems": [p.to_dict() for p in sorted(self.problems, key=_problem_key)],
-        }
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as JSON text: sorted keys, two-space indent, newline."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-
-    def render(self) -> str:
-        """Readable text, problems grouped by kind."""
-        lock = self.lock or "the lock"
-        if self.ok:
-            files = "" if self.checked_files else " (files not checked)"
-            return (
-                f"{self.python} matches {lock}: "
-                f"{_count(len(self.expected), 'package')} as locked{files}\n"
-            )
-        lines = [f"{self.python} does not match {lock}: {_count(len(self.problems), 'problem')}"]
-        for kind, problems in self.by_kind().items():
-            lines.append("")
-            lines.append(f"{kind} ({len(problems)}):")
-            lines.extend(_render_group(kind, problems))
-        return "\n".join(lines) + "\n"
+    def cancel(self) -> None:
+        """Stop the interpreter's processes."""
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-_FILES_SHOWN = 5
-
-
-def _render_group(kind: ProblemKind, problems: list[Problem]) -> list[str]:
-    if kind not in ("file-modified", "file-missing"):
-        return [f"  {p.describe()}" for p in problems]
-    # A deleted package directory would print hundreds of lines: show a few per package.
-    by_package: dict[str, list[Problem]] = {}
-    for problem in problems:
-        by_package.setdefault(problem.package or "", []).append(problem)
-    lines = []
-    for package, found in by_package.items():
-        for problem in found[:_FILES_SHOWN]:
-            lines.append(f"  {package}: {problem.path} ({problem.detail})")
-        if len(found) > _FILES_SHOWN:
-            lines.append(f"  {package}: ... and {len(found) - _FILES_SHOWN} more files")
-    return lines
-
-
-# --------------------------------------------------------------------------- selection
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Selection:
-    """What the lock selects for one interpreter: package and file, by name."""
-
-    packages: Mapping[NormalizedName, tuple[Package, Source]] = field(hash=False)
-    problems: tuple[Problem, ...] = ()
-
-
-def _identity(environment: Mapping[str, str]) -> str:
-    return ", ".join(f"{key} {environment[key]}" for key in _IDENTITY_KEYS if key in environment)
-
-
-def select_expected(
-    lock: Pylock,
+def start_inventory(
+    python: str | os.PathLike[str] | None,
     *,
-    environment: Mapping[str, str],
-    tags: Sequence[Tag],
-    extras: Collection[str] = (),
-    groups: Collection[str] | None = None,
-    lock_name: str = "the lock",
-) -> Selection:
-    """Select what ``lock`` installs for the given interpreter, collecting problems.
+    check_files: bool = True,
+    skip_files_of: Iterable[str] = (),
+) -> PendingInventory:
+    """Start inspecting ``python`` (default: this one) in the background.
 
-    A package whose ``requires-python`` the interpreter does not meet, or for which
-    the lock has no file this interpreter can install, becomes a :class:`Problem`
-    (``Pylock.select`` would stop at the first). Raises
-    :class:`LockNotApplicableError` when no ``environments`` marker matches and
-    :class:`LockSelectionError` for undeclared extras or groups.
+    ``skip_files_of`` names distributions whose files need no hashing. Raises
+    :class:`~reqlock.errors.InventoryError` when the interpreter cannot be run.
     """
-    env = dict(environment)
-    options: dict[str, Any] = {
-        "environment": env,
-        "tags": tags,
-        "extras": extras,
-        "dependency_groups": groups,
-    }
-    bare = dataclasses.replace(lock, packages=[], requires_python=None, environments=None)
-    try:
-        list(bare.select(**options))
-    except PylockSelectError as exc:
-        raise LockSelectionError(f"{lock_name}: {exc}") from None
-    if lock.environments is not None:
-        try:
-            list(dataclasses.replace(bare, environments=lock.environments).select(**options))
-        except PylockSelectError:
-            covered = "; ".join(str(marker) for marker in lock.environments) or "(none)"
-            raise LockNotApplicableError(
-                f"{lock_name} is not for this interpreter: it covers {covered}; "
-                f"this interpreter has {_identity(env)}",
-                environments=[str(m) for m in lock.environments],
-                interpreter={k: env[k] for k in _IDENTITY_KEYS if k in env},
-            ) from None
+    return _start_inventory(python, check_files=check_files, skip_files_of=skip_files_of)
 
+
+def _installed_problems(
+    selection: Selection, installed: dict[NormalizedName, InstalledDist], base: Path
+) -> tuple[list[Problem], set[NormalizedName]]:
+    """Problems of the selected packages against what is installed, and the names
+    installed at the locked version from the locked source (the ones whose RECORD
+    digest means something)."""
     problems: list[Problem] = []
-    full_version = env.get("python_full_version", "")
-    if lock.requires_python is not None and not _python_ok(lock.requires_python, full_version):
-        problems.append(
-            Problem(
-                kind="requires-python",
-                package=None,
-                detail=f"the lock requires Python {lock.requires_python}, "
-                f"this interpreter is {full_version}",
-                expected=str(lock.requires_python),
-                actual=full_version,
-            )
-        )
-    relaxed = dataclasses.replace(lock, requires_python=None, environments=None)
-    try:
-        chosen = list(relaxed.select(**options))
-    except PylockSelectError:
-        # Find every package at fault, not only the first select() stops at.
-        chosen = _select_one_by_one(relaxed, options, problems)
-    packages: dict[NormalizedName, tuple[Package, Source]] = {}
-    for package, source in chosen:
-        packages[package.name] = (package, source)
-    return Selection(packages=packages, problems=tuple(problems))
-
-
-def _python_ok(spec: SpecifierSet, full_version: str) -> bool:
-    # As Pylock.select does: a non-tagged build reports "3.13.1+", not PEP 440.
-    if full_version.endswith("+"):
-        full_version += "local"
-    return spec.contains(full_version, prereleases=True)
-
-
-def _select_one_by_one(
-    lock: Pylock, options: Mapping[str, Any], problems: list[Problem]
-) -> list[tuple[Package, Source]]:
-    chosen: list[tuple[Package, Source]] = []
-    where: dict[str, int] = {}
-    full_version = options["environment"].get("python_full_version", "")
-    for index, package in enumerate(lock.packages):
-        single = dataclasses.replace(lock, packages=[package])
-        try:
-            found = list(single.select(**options))
-        except PylockSelectError:
-            spec = package.requires_python
-            if spec is not None and not _python_ok(spec, full_version):
-                problems.append(
-                    Problem(
-                        kind="requires-python",
-                        package=package.name,
-                        detail=f"locked {package.version} requires Python {spec}, "
-                        f"this interpreter is {full_version}",
-                        expected=str(spec),
-                        actual=full_version,
-                    )
-                )
-            else:
-                files = ", ".join(w.filename for w in package.wheels or ())
-                problems.append(
-                    Problem(
-                        kind="no-locked-file",
-                        package=package.name,
-                        detail=f"the lock has no file this interpreter can install "
-                        f"(packages[{index}] has {files or 'no wheels'} and no sdist)",
-                        expected=str(package.version) if package.version else None,
-                    )
-                )
-            continue
-        for item in found:
-            if package.name in where:
-                raise LockSelectionError(
-                    f"packages[{where[package.name]}] and packages[{index}] both select "
-                    f"{package.name!r} for this interpreter; the lock is ambiguous"
-                )
-            where[package.name] = index
-            chosen.append(item)
-    return chosen
-
-
-# --------------------------------------------------------------------------- compare
-
-_CREDENTIALS_RE = re.compile(r"(?<=://)[^/\s@]+@")
-
-
-def _redact(text: str) -> str:
-    """``text`` with the user-info of every URL in it replaced by ``****``."""
-    return _CREDENTIALS_RE.sub("****@", text)
-
-
-def _file_url_path(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme != "file":
-        return None
-    return os.path.normpath(unquote(parts.path))
-
-
-def _same_url(installed: str, locked: str, base: Path) -> bool:
-    """Equal URLs, ignoring credentials, fragments and how a local path is spelt."""
-    local = _file_url_path(installed)
-    if local is not None:
-        target = locked if "://" not in locked else (_file_url_path(locked) or "")
-        return bool(target) and os.path.normpath(base / target) == local
-
-    def clean(url: str) -> str:
-        return _redact(url).split("#", 1)[0].rstrip("/")
-
-    return clean(installed) == clean(locked)
-
-
-def _archive_hashes(direct_url: Mapping[str, Any]) -> dict[str, str]:
-    info = direct_url.get("archive_info")
-    if not isinstance(info, Mapping):
-        return {}
-    hashes = {}
-    raw = info.get("hashes")
-    if isinstance(raw, Mapping):
-        hashes.update({str(k): str(v).lower() for k, v in raw.items()})
-    single = info.get("hash")
-    if isinstance(single, str) and "=" in single:
-        algorithm, _, value = single.partition("=")
-        hashes.setdefault(algorithm, value.lower())
-    return hashes
-
-
-def _locked_files(package: Package) -> list[PackageWheel | PackageSdist | PackageArchive]:
-    files: list[PackageWheel | PackageSdist | PackageArchive] = list(package.wheels or ())
-    if package.sdist is not None:
-        files.append(package.sdist)
-    if package.archive is not None:
-        files.append(package.archive)
-    return files
-
-
-def _hash_match(
-    hashes: Mapping[str, str], files: Sequence[PackageWheel | PackageSdist | PackageArchive]
-) -> bool:
-    return any(
-        hashes.get(algorithm) == value.lower()
-        for item in files
-        for algorithm, value in item.hashes.items()
-    )
-
-
-def _direct_kind(direct_url: Mapping[str, Any]) -> str:
-    dir_info = direct_url.get("dir_info")
-    if isinstance(dir_info, Mapping):
-        return "an editable directory" if dir_info.get("editable") else "a local directory"
-    if isinstance(direct_url.get("vcs_info"), Mapping):
-        vcs = direct_url["vcs_info"].get("vcs", "vcs")
-        return f"a {vcs} checkout"
-    return "an archive URL"
-
-
-def _direct_url_text(direct_url: Mapping[str, Any]) -> str:
-    url = _redact(str(direct_url.get("url", "?")))
-    vcs_info = direct_url.get("vcs_info")
-    if isinstance(vcs_info, Mapping) and vcs_info.get("commit_id"):
-        url += f"@{vcs_info['commit_id']}"
-    return url
-
-
-def _expected_text(source: Source, package: Package) -> str:
-    if isinstance(source, PackageWheel | PackageSdist):
-        return source.filename
-    if isinstance(source, PackageVcs):
-        return f"{source.type}+{_redact(source.url or source.path or '')}@{source.commit_id}"
-    if isinstance(source, PackageDirectory):
-        return f"directory {source.path}"
-    return _redact(source.url or source.path or str(package.name))
-
-
-def _source_problems(
-    package: Package, source: Source, dist: InstalledDist, base: Path
-) -> list[Problem]:
-    name = package.name
-    direct = dist.direct_url
-    expected = _expected_text(source, package)
-
-    def problem(kind: ProblemKind, detail: str, actual: str | None) -> Problem:
-        return Problem(
-            kind=kind, package=name, detail=detail, expected=expected, actual=actual, path=dist.path
-        )
-
-    if isinstance(source, PackageVcs):
-        vcs_info = direct.get("vcs_info") if direct else None
-        if (
-            direct is None
-            or not isinstance(vcs_info, Mapping)
-            or vcs_info.get("vcs") != source.type
-            or vcs_info.get("commit_id") != source.commit_id
-            or not _same_url(str(direct.get("url", "")), source.url or source.path or "", base)
-        ):
-            actual = _direct_url_text(direct) if direct else "an index"
-            return [problem("direct-url", f"locked {expected}, installed from {actual}", actual)]
-        return []
-    if isinstance(source, PackageDirectory):
-        dir_info = direct.get("dir_info") if direct else None
-        if (
-            direct is None
-            or not isinstance(dir_info, Mapping)
-            or bool(dir_info.get("editable")) != bool(source.editable)
-            or not _same_url(str(direct.get("url", "")), source.path, base)
-        ):
-            actual = _direct_url_text(direct) if direct else "an index"
-            return [problem("direct-url", f"locked {expected}, installed from {actual}", actual)]
-        return []
-
-    files = _locked_files(package)
-    if direct is not None:
-        if not isinstance(direct.get("archive_info"), Mapping):
-            kind = _direct_kind(direct)
-            actual = _direct_url_text(direct)
-            return [
-                problem(
-                    "direct-url", f"installed from {kind} ({actual}), locked {expected}", actual
-                )
-            ]
-        hashes = _archive_hashes(direct)
-        url = str(direct.get("url", ""))
-        if hashes:
-            if not _hash_match(hashes, files):
-                digest = hashes.get("sha256") or next(iter(hashes.values()))
-                return [
-                    problem(
-                        "file-not-in-lock",
-                        f"installed from {_redact(url)}, a file that is not in the lock "
-                        f"(locked {expected})",
-                        f"{_redact(url)} sha256={digest}",
-                    )
-                ]
-            return []
-        if not any(_same_url(url, f.url or f.path or "", base) for f in files):
-            return [
-                problem(
-                    "direct-url",
-                    f"installed from {_redact(url)}, locked {expected}",
-                    _redact(url),
-                )
-            ]
-        return []
-    if isinstance(source, PackageArchive):
-        return [problem("direct-url", f"locked {expected}, installed from an index", "an index")]
-    if isinstance(source, PackageWheel):
-        return _wheel_problems(package, source, dist, problem)
-    return []
-
-
-def _wheel_problems(
-    package: Package, source: PackageWheel, dist: InstalledDist, problem: Any
-) -> list[Problem]:
-    if dist.wheel_tags is None:
-        how = "as egg-info" if dist.format == "egg-info" else "with no WHEEL file"
-        return [
-            problem(
-                "file-not-in-lock",
-                f"installed {how}, not from a wheel; locked {source.filename}",
-                dist.format,
-            )
-        ]
-    locked_tags: set[Tag] = set()
-    for wheel in package.wheels or ():
-        locked_tags |= parse_wheel_filename(wheel.filename)[3]
-    if dist.wheel_tags & locked_tags:
-        return []
-    tags = ".".join(sorted(str(t) for t in dist.wheel_tags)) or "no tags"
-    generator = f" by {dist.wheel_generator}" if dist.wheel_generator else ""
-    return [
-        problem(
-            "file-not-in-lock",
-            f"installed wheel tagged {tags} (built{generator}) is none of the locked "
-            f"wheels; the lock has {source.filename} for this interpreter",
-            tags,
-        )
-    ]
-
-
-def _file_problem(issue: FileIssue) -> Problem:
-    if issue.kind == "modified":
-        return Problem(
-            kind="file-modified",
-            package=issue.package,
-            detail=issue.detail,
-            expected=issue.expected,
-            actual=issue.actual,
-            path=issue.path,
-        )
-    if issue.kind == "missing":
-        return Problem(
-            kind="file-missing", package=issue.package, detail=issue.detail, path=issue.path
-        )
-    return Problem(
-        kind="broken-install", package=issue.package, detail=issue.detail, path=issue.path
-    )
-
-
-def compare(
-    selection: Selection,
-    inventory: Inventory,
-    *,
-    allow_extra: Collection[str] = (),
-    file_issues: Sequence[FileIssue] | None = None,
-    lock_name: str | None = None,
-    lock_dir: str | os.PathLike[str] | None = None,
-) -> Report:
-    """Compare what ``selection`` expects with what ``inventory`` has (no I/O).
-
-    ``file_issues`` are the results of :func:`~reqlock.deploy.inventory.check_files`
-    (``None``: files were not checked). ``lock_dir`` resolves relative paths in the
-    lock (default: the current directory).
-    """
-    base = Path(lock_dir) if lock_dir is not None else Path.cwd()
-    allowed = {canonicalize_name(name) for name in allow_extra}
-    installed = inventory.by_name()
-    problems = list(selection.problems)
+    compared: set[NormalizedName] = set()
     for name, (package, source) in selection.packages.items():
         dist = installed.get(name)
         locked = str(package.version) if package.version is not None else None
         if dist is None:
-            problems.append(
-                Problem(
-                    kind="missing",
-                    package=name,
-                    detail=f"locked {locked or _expected_text(source, package)}, not installed",
-                    expected=locked,
-                )
-            )
+            detail = f"locked {locked or expected_text(source, package)}, not installed"
+            problems.append(Problem(kind="missing", package=name, detail=detail, expected=locked))
             continue
         try:
             version = Version(dist.version)
@@ -679,7 +145,38 @@ def compare(
                 )
             )
             continue
-        problems.extend(_source_problems(package, source, dist, base))
+        found = source_problems(package, source, dist, base)
+        problems.extend(found)
+        if not found:
+            compared.add(name)
+    return problems, compared
+
+
+def compare(
+    selection: Selection,
+    inventory: Inventory,
+    *,
+    allow_extra: Collection[str] = (),
+    allow_unowned: Collection[str] = (),
+    file_issues: Sequence[FileIssue] | None = None,
+    lock_name: str | None = None,
+    lock_dir: str | os.PathLike[str] | None = None,
+) -> Report:
+    """Compare what ``selection`` expects with what ``inventory`` has (no I/O).
+
+    ``file_issues`` are the results of :func:`~reqlock.deploy.inventory.check_files`
+    (``None``: files were not checked). ``allow_unowned`` holds globs
+    (``fnmatch``, case-sensitive, ``*`` also matches ``/``) of paths relative to
+    their site directory that may exist without any RECORD listing them.
+    ``lock_dir`` resolves relative paths in the lock (default: the current
+    directory).
+    """
+    base = Path(lock_dir) if lock_dir is not None else Path.cwd()
+    allowed = {canonicalize_name(name) for name in allow_extra}
+    installed = inventory.by_name()
+    problems = list(selection.problems)
+    found, compared = _installed_problems(selection, installed, base)
+    problems.extend(found)
     for name, dist in installed.items():
         if name not in selection.packages and name not in allowed:
             problems.append(
@@ -698,9 +195,18 @@ def compare(
                     kind="broken-install", package=item.package, detail=item.detail, path=item.path
                 )
             )
-    for issue in file_issues or ():
-        problems.append(_file_problem(issue))
-    problems.sort(key=_problem_key)
+    # A broken install's RECORD digest says nothing new: it is reported already.
+    compared -= {item.package for item in inventory.problems if item.package is not None}
+    problems.extend(file_problem(issue) for issue in file_issues or ())
+    statuses: dict[RecordStatus, list[NormalizedName]] = {}
+    for name in sorted(compared):
+        package, source = selection.packages[name]
+        status, mismatch = record_check(package, source, installed[name])
+        statuses.setdefault(status, []).append(name)
+        if mismatch is not None:
+            problems.append(mismatch)
+    problems.extend(unowned_problems(inventory, allow_unowned))
+    problems.sort(key=problem_key)
     return Report(
         lock=lock_name,
         python=inventory.python,
@@ -713,7 +219,42 @@ def compare(
         installed={name: dist.version for name, dist in sorted(installed.items())},
         checked_files=file_issues is not None,
         allow_extra=tuple(sorted(allowed)),
+        allow_unowned=tuple(sorted(set(allow_unowned))),
+        not_checked=_not_checked(statuses, checked_files=file_issues is not None),
     )
+
+
+# What each record_check status other than "checked" means, for the report.
+_RECORD_REASONS: dict[RecordStatus, str] = {
+    "no-digest": "RECORD digests: the lock has none for {n}",
+    "not-computed": "RECORD digests: none computed from the installed RECORD of {n}",
+    "no-wheel": "RECORD digests: {n} not installed from a locked wheel "
+    "(built from the sdist, or an archive, VCS or directory source)",
+}
+
+
+def _not_checked(
+    statuses: dict[RecordStatus, list[NormalizedName]],
+    *,
+    checked_files: bool,
+) -> tuple[NotChecked, ...]:
+    """The checks that could not run, and for which packages."""
+    notes: list[NotChecked] = []
+    if not checked_files:
+        notes.append(
+            NotChecked(
+                check="files",
+                reason="installed files: not hashed against their RECORD (--no-files)",
+            )
+        )
+    for status, text in _RECORD_REASONS.items():
+        names = statuses.get(status)
+        if names:
+            n = f"{len(names)} package" + ("" if len(names) == 1 else "s")
+            notes.append(
+                NotChecked(check="record-digest", reason=text.format(n=n), packages=tuple(names))
+            )
+    return tuple(notes)
 
 
 def _relevant_issues(
@@ -748,11 +289,37 @@ def _relevant_issues(
     return tuple(found)
 
 
-def _load(lock: Pylock | str | os.PathLike[str]) -> tuple[Pylock, str | None, Path | None]:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadedLock:
+    """A lock read and checked: the model, the name given (``None`` for a
+    ``Pylock`` object) and the directory its relative paths are resolved against."""
+
+    lock: Pylock
+    name: str | None
+    directory: Path | None
+
+
+def load_lock(lock: Pylock | str | os.PathLike[str] | LoadedLock) -> LoadedLock:
+    """Read ``lock`` (a path) or wrap it (a ``Pylock``).
+
+    Raises :class:`~reqlock.errors.LockFileError`.
+    """
+    if isinstance(lock, LoadedLock):
+        return lock
     if isinstance(lock, Pylock):
-        return lock, None, None
+        return LoadedLock(lock=lock, name=None, directory=None)
     path = Path(lock)
-    return read_lock(path), os.fspath(lock), path.resolve().parent
+    return LoadedLock(lock=read_lock(path), name=os.fspath(lock), directory=path.resolve().parent)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Verified:
+    """What :func:`verify_loaded` found: the report, and the inventory and
+    selection it compared (sync plans from them)."""
+
+    report: Report
+    inventory: Inventory
+    selection: Selection
 
 
 def verify(
@@ -762,6 +329,7 @@ def verify(
     extras: Collection[str] = (),
     groups: Collection[str] | None = None,
     allow_extra: Collection[str] = (),
+    allow_unowned: Collection[str] = (),
     check_files: bool = True,
 ) -> Report:
     """Compare the environment of ``python`` (default: this one) with ``lock``.
@@ -769,74 +337,82 @@ def verify(
     ``lock`` is a path or a ``Pylock``. ``extras`` and ``groups`` select as
     ``Pylock.select`` does (``groups=None``: the lock's default groups).
     ``allow_extra`` names installed distributions that may be present without being
-    locked (nothing else may). ``check_files=False`` skips hashing installed files
-    against their RECORD, the slow part.
+    locked (nothing else may). ``allow_unowned`` holds globs of paths (relative to
+    their site directory, ``/``-separated) that may exist although no RECORD lists
+    them. ``check_files=False`` skips hashing installed files against their
+    RECORD, the slow part.
 
     Returns a :class:`Report`. Raises :class:`~reqlock.errors.LockFileError`,
     :class:`~reqlock.errors.InventoryError`, :class:`LockNotApplicableError` or
     :class:`LockSelectionError` when the check itself cannot be done.
     """
-    return _verify_started(
+    return verify_started(
         # Allowed extras are never reported, so their files need no hashing.
-        _start(python, check_files=check_files, skip_files_of=allow_extra),
+        start_inventory(python, check_files=check_files, skip_files_of=allow_extra),
         lock,
         extras=extras,
         groups=groups,
         allow_extra=allow_extra,
+        allow_unowned=allow_unowned,
     )
 
 
-def _verify_started(
-    pending: _Pending,
-    lock: Pylock | str | os.PathLike[str],
+def verify_started(
+    pending: PendingInventory,
+    lock: Pylock | str | os.PathLike[str] | LoadedLock,
     *,
     extras: Collection[str] = (),
     groups: Collection[str] | None = None,
     allow_extra: Collection[str] = (),
+    allow_unowned: Collection[str] = (),
 ) -> Report:
     """:func:`verify` with the interpreter already inspected in the background, so
     that the command line can start it before importing this module."""
     try:
-        pylock, lock_name, lock_dir = _load(lock)
+        loaded = load_lock(lock)
     except BaseException:
         pending.cancel()
         raise
-    return _verify_loaded(
+    return verify_loaded(
         pending,
-        pylock,
-        lock_name=lock_name,
-        lock_dir=lock_dir,
+        loaded,
         extras=extras,
         groups=groups,
         allow_extra=allow_extra,
-    )[0]
+        allow_unowned=allow_unowned,
+    ).report
 
 
-def _verify_loaded(
-    pending: _Pending,
-    pylock: Pylock,
+# The command line (reqlock.cli.deploy) still calls it by its old name.
+
+
+def verify_loaded(
+    pending: PendingInventory,
+    lock: LoadedLock,
     *,
-    lock_name: str | None,
-    lock_dir: Path | None,
-    extras: Collection[str],
-    groups: Collection[str] | None,
-    allow_extra: Collection[str],
-) -> tuple[Report, Inventory]:
+    extras: Collection[str] = (),
+    groups: Collection[str] | None = None,
+    allow_extra: Collection[str] = (),
+    allow_unowned: Collection[str] = (),
+) -> Verified:
+    """:func:`verify_started` for a lock already loaded; returns the inventory and
+    the selection with the report."""
     inventory = pending.result()
     selection = select_expected(
-        pylock,
+        lock.lock,
         environment=inventory.environment,
         tags=inventory.tags,
         extras=extras,
         groups=groups,
-        lock_name=lock_name or "the lock",
+        lock_name=lock.name or "the lock",
     )
     report = compare(
         selection,
         inventory,
         allow_extra=allow_extra,
+        allow_unowned=allow_unowned,
         file_issues=_relevant_issues(selection, inventory, pending.skip),
-        lock_name=lock_name,
-        lock_dir=lock_dir,
+        lock_name=lock.name,
+        lock_dir=lock.directory,
     )
-    return report, inventory
+    return Verified(report=report, inventory=inventory, selection=selection)
