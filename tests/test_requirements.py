@@ -850,3 +850,14 @@ def test_load_detects_cycles_through_different_spellings(tmp_path: Path) -> None
     with pytest.raises(RequirementsError, match="include each other") as info:
         load_requirements([tmp_path / "a" / "x.txt"])
     assert str(tmp_path / "b" / "y.txt") + ":1" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://host:99999999/simple/", "https://host:abc/", "https://[::1/simple/", "ftp://h/"],
+)
+def test_a_malformed_index_url_names_the_line(url: str) -> None:
+    with pytest.raises(RequirementsError) as info:
+        parse(f"leaf-a\n--extra-index-url {url}\n")
+    assert info.value.line == 2
+    assert str(info.value).startswith("req.txt:2: ")

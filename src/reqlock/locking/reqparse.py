@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from reqlock.errors import RequirementsError
+from reqlock.errors import ConfigError, RequirementsError
 from reqlock.locking.requirements import (
     Loader,
     Origin,
@@ -25,7 +25,7 @@ from reqlock.locking.requirements import (
     format_control,
     read_failure,
 )
-from reqlock.urls import redact_text
+from reqlock.urls import check_url, redact_text
 
 # '#' starts a comment at the start of a line or after whitespace (pip), so the
 # fragment of 'name @ https://host/f.whl#sha256=...' survives.
@@ -264,6 +264,15 @@ def _hash(value: str, line: Line) -> str:
     return f"{algorithm}:{digest.lower()}"
 
 
+def _index_url(value: str, option: str, line: Line) -> str:
+    """``value`` if it is a well-formed http(s) URL; else an error naming the line."""
+    try:
+        check_url(value, key=option)
+    except ConfigError as exc:
+        raise line.error(exc.message.removeprefix(f"{option}: "), hint=exc.hint) from None
+    return value
+
+
 def _looks_like_location(text: str) -> bool:
     """Whether a line that is not PEP 508 starts with a bare URL or path (which pip
     would install without a name)."""
@@ -342,8 +351,9 @@ class Parser:
             # As in pip, '-r' inside a constraints file reads requirements.
             self._include(value, line, constraint=option == "--constraint", chain=chain)
         elif option == "--index-url":
-            self.index_url = value
+            self.index_url = _index_url(value, option, line)
         elif option == "--extra-index-url":
+            value = _index_url(value, option, line)
             if value not in self.extra_index_urls:
                 self.extra_index_urls.append(value)
         elif option in ("--only-binary", "--no-binary"):
