@@ -34,7 +34,7 @@ from reqlock.errors import MetadataError
 # Everything a corrupt or hostile archive can make zipfile/tarfile raise: bad
 # structure, corrupt compressed data, unknown compression, encryption, sizes that
 # overflow.
-_ARCHIVE_ERRORS = (
+ARCHIVE_ERRORS = (
     tarfile.TarError,
     zipfile.BadZipFile,
     OSError,
@@ -161,7 +161,7 @@ def wheel_metadata(data: bytes, *, filename: str, package: str, version: str) ->
                     version=version,
                 )
             return zf.read(name)
-    except _ARCHIVE_ERRORS as exc:
+    except ARCHIVE_ERRORS as exc:
         raise MetadataError(
             f"{filename} is not a valid wheel: {exc}", package=package, version=version
         ) from None
@@ -193,7 +193,7 @@ def sdist_pkg_info(data: bytes, *, filename: str, package: str, version: str) ->
                     fh = tf.extractfile(member)
                     return fh.read() if fh is not None else None
         return None
-    except _ARCHIVE_ERRORS as exc:
+    except ARCHIVE_ERRORS as exc:
         raise MetadataError(
             f"{filename} is not a readable sdist: {exc}", package=package, version=version
         ) from None

@@ -12,28 +12,15 @@ from __future__ import annotations
 __all__ = ["RecordOutcome", "WheelLayout", "outcome_of_record", "outcome_of_wheel", "wheel_layout"]
 
 import io
-import lzma
 import zipfile
-import zlib
 from dataclasses import dataclass
 
 from reqlock.deploy.record import DIGEST_PREFIX, wheel_record_digest
+from reqlock.index.metadata import ARCHIVE_ERRORS
 
 _NONE_PREFIX = "none:"
-# What a corrupt or hostile zip can make zipfile raise (bad structure, corrupt
-# or unknown compression, encryption, sizes that overflow).
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    OSError,
-    EOFError,
-    ValueError,
-    zlib.error,
-    lzma.LZMAError,
-    NotImplementedError,
-    RuntimeError,
-    OverflowError,
-    KeyError,
-)
+# What a corrupt or hostile zip can make zipfile raise.
+_ZIP_ERRORS = (*ARCHIVE_ERRORS, KeyError)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

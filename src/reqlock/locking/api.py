@@ -139,36 +139,42 @@ def lock(
         for line in prepared.requirements.requirements:
             index.prefetch_project(line.name)
         resolutions = _resolve_targets(prepared, index, kept, constraints, reporter)
-        _prefetch_records(index, resolutions)
-        from reqlock.locking.pylock import build_pylock, to_toml
-
-        pylock = build_pylock(
-            resolutions,
-            sha256_of=lambda dist, package: index.sha256(dist, package=package),
-            record_of=lambda dist, package: index.record_digest(dist, package=package),
-            tool={
-                "reqlock": {
-                    "targets": [t.name for t in settings.targets],
-                    "inputs": prepared.fingerprint,
-                }
-            },
-        )
-        result = LockResult(
-            pylock=pylock,
-            resolutions=tuple(resolutions),
-            index_urls=settings.index_urls,
-            fingerprint=prepared.fingerprint,
-            text=to_toml(pylock),
-        )
+        result = _build_lock(prepared, index, resolutions)
         if cache is not None:
             keys = [key]
             if not settings.upgrade and not settings.upgrade_packages:
                 # Re-locking with this very lock as the previous one keeps all of its
                 # pins, which is this result: remember it under that key too.
-                own = [_selected(pylock, t) for t in settings.targets]
+                own = [_selected(result.pylock, t) for t in settings.targets]
                 keys.append(_memo_key(prepared, own, constraints))
             _remember(cache, keys, result, index.pages_read(), reporter.warnings[warned:])
     return result
+
+
+def _build_lock(prepared: Prepared, index: Index, resolutions: list[Resolution]) -> LockResult:
+    """The lock of ``resolutions``, with every locked wheel's RECORD digest."""
+    from reqlock.locking.pylock import build_pylock, to_toml
+
+    _prefetch_records(index, resolutions)
+    settings = prepared.settings
+    pylock = build_pylock(
+        resolutions,
+        sha256_of=lambda dist, package: index.sha256(dist, package=package),
+        record_of=lambda dist, package: index.record_digest(dist, package=package),
+        tool={
+            "reqlock": {
+                "targets": [t.name for t in settings.targets],
+                "inputs": prepared.fingerprint,
+            }
+        },
+    )
+    return LockResult(
+        pylock=pylock,
+        resolutions=tuple(resolutions),
+        index_urls=settings.index_urls,
+        fingerprint=prepared.fingerprint,
+        text=to_toml(pylock),
+    )
 
 
 def _remembered(
