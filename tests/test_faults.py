@@ -635,7 +635,7 @@ def test_an_unsolicited_304_is_not_an_empty_project_and_is_not_cached(
     assert len(idx.server.hits(PAGE)) >= 2
 
 
-def test_broken_metadata_from_the_index_gives_one_hint(
+def test_broken_metadata_from_the_index_is_skipped_with_one_warning(
     faulty: Callable[..., Faulty],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -659,7 +659,10 @@ def test_broken_metadata_from_the_index_gives_one_hint(
     idx.server.add(META, Fault.replace(error_page, content_type="text/html"))
     req = tmp_path / "requirements.txt"
     req.write_text("leaf-a\n")
-    assert main(["lock", str(req), "-i", idx.url, "--no-cache"]) == 2
+    # As pip does ("Ignoring version 2.0"): the release is skipped, the next one used.
+    assert main(["lock", str(req), "-i", idx.url, "--no-cache"]) == 0
     stderr = capsys.readouterr().err
-    assert stderr.startswith("error: leaf-a 2.0: invalid metadata")
-    assert stderr.count("hint:") == 1, stderr
+    assert stderr.startswith("warning: ignoring leaf-a 2.0: leaf-a 2.0: invalid metadata")
+    assert stderr.count("warning:") == 1, stderr
+    assert SECRET not in stderr
+    assert 'name = "leaf-a"\nversion = "1.1"' in (tmp_path / "pylock.toml").read_text()

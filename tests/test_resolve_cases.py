@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from reqlock.errors import NoVersionsError, ResolutionError
+from reqlock.errors import MetadataError, NoVersionsError, ResolutionError
 from reqlock.index.index import Index
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile, ProjectPage
@@ -264,4 +265,44 @@ def test_memory_source_warns_about_a_pinned_yanked_release() -> None:
     assert str(resolution.pins[NormalizedName("old")].version) == "2.0"
     assert reporter.warnings == [
         "old 2.0 is yanked (broken); it is used only because a requirement pins it with =="
+    ]
+
+
+class BrokenMetadataSource(MemorySource):
+    """A memory source where some releases' metadata cannot be parsed."""
+
+    def __init__(self, universe: Any, broken: set[str]) -> None:
+        super().__init__(universe)
+        self.broken = broken
+
+    def metadata(self, name: str, version: str, dist: DistFile) -> DistMetadata:
+        if f"{name} {version}" in self.broken:
+            raise MetadataError(
+                f"{name} {version}: invalid metadata: Requires-Dist 'x (<=6.0.*,>=3)'",
+                package=name,
+                version=version,
+            )
+        return super().metadata(name, version, dist)
+
+
+def test_a_release_with_invalid_metadata_is_skipped_with_a_warning() -> None:
+    source = BrokenMetadataSource(UNIVERSE, {"lib 2.0"})
+    reporter = Reporter()
+    resolution = resolve(_requirements("lib\n"), index=source, target=LINUX, reporter=reporter)
+    assert str(resolution.pins[NormalizedName("lib")].version) == "1.0"
+    assert reporter.warnings == [
+        "ignoring lib 2.0: lib 2.0: invalid metadata: Requires-Dist 'x (<=6.0.*,>=3)'"
+    ]
+
+
+def test_when_every_release_is_broken_the_error_names_them() -> None:
+    source = BrokenMetadataSource(UNIVERSE, {"lib 2.0", "lib 1.0"})
+    with pytest.raises(NoVersionsError) as info:
+        resolve(_requirements("lib\n"), index=source, target=LINUX, reporter=Reporter())
+    assert str(info.value).splitlines() == [
+        "no release of lib has usable metadata for linux-x86_64-py3.11:",
+        "  - lib 2.0 is skipped: lib 2.0: invalid metadata: Requires-Dist 'x (<=6.0.*,>=3)'",
+        "  - lib 1.0 is skipped: lib 1.0: invalid metadata: Requires-Dist 'x (<=6.0.*,>=3)'",
+        "  hint: require a version whose metadata is valid, or ask its maintainers to "
+        "fix the release",
     ]

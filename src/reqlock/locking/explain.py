@@ -88,10 +88,17 @@ def explain(
     target_name = rules.target.name
     lines: list[str] = []
     names: list[str] = []
+    skipped: list[str] = []
     for info in causes:
         req = info.requirement
         parent = info.parent
         who = req.source if parent is None else f"{parent.name} {parent.version}"
+        unusable = getattr(req, "unusable", None)
+        if unusable:
+            lines.append(f"  - {who} is skipped: {unusable}")
+            if parent is not None and parent.name not in skipped:
+                skipped.append(parent.name)
+            continue
         if req.name == PYTHON:
             lines.append(
                 f"  - {who} requires Python {req.specifier}, but the target "
@@ -105,6 +112,13 @@ def explain(
         for c in constraints.get(name, ()):
             lines.append(f"  - {c.source} {c.describe()}")
     pkgs = [n for n in names if n != PYTHON]
+    if skipped and not names:
+        return NoVersionsError(
+            f"no release of {', '.join(skipped)} has usable metadata for {target_name}:\n"
+            + "\n".join(lines),
+            hint="require a version whose metadata is valid, or ask its maintainers to "
+            "fix the release",
+        )
     if len(causes) == 1 or (len(pkgs) == 1 and all(i.requirement.name == pkgs[0] for i in causes)):
         name = pkgs[0] if pkgs else PYTHON
         spec = SpecifierSet()

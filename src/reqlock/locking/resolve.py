@@ -58,6 +58,9 @@ class _Req:
     specifier: SpecifierSet
     source: str  # "requirements.txt:3", or "parent 1.0"
     url: str | None = None
+    # Why the release that asks is unusable (its metadata is invalid): a
+    # requirement nothing satisfies, so the resolver moves on to another release.
+    unusable: str | None = None
 
     @property
     def identifier(self) -> str:
@@ -109,6 +112,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self.options = options
         self.reporter = reporter
         self._yanked_warned: set[tuple[str, Version]] = set()
+        self._ignored: set[str] = set()
         self._depth: dict[str, int] = {}
 
     def identify(self, requirement_or_candidate: _Req | _Candidate) -> str:
@@ -243,8 +247,15 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         if candidate.name == _PYTHON:
             return []
         self.reporter.pinned(candidate.name, str(candidate.version))
-        meta = self.metadata(candidate)
         source = f"{candidate.name} {candidate.version}"
+        try:
+            meta = self.metadata(candidate)
+        except _InvalidMetadata as exc:
+            # As pip does: warn, and let the resolver try the next release.
+            if source not in self._ignored:
+                self._ignored.add(source)
+                self.reporter.warning(f"ignoring {source}: {exc}")
+            return [_unsatisfiable(source, str(exc))]
         deps: list[_Req] = []
         if candidate.extras:
             # An extra's candidate stands for "the base at this version, plus more".
@@ -286,7 +297,24 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         except MetadataError as exc:
             if exc.reason in ("build-refused", "offline"):
                 raise
+            if exc.reason == "invalid":
+                raise _InvalidMetadata(exc.message) from None
             raise ResolutionError(exc.message, hint=exc.hint) from None
+
+
+class _InvalidMetadata(Exception):
+    """A release's metadata cannot be used (its message says why)."""
+
+
+def _unsatisfiable(source: str, reason: str) -> _Req:
+    # No interpreter is older than 0: the resolver rejects the release and backtracks.
+    return _Req(
+        name=_PYTHON,
+        extras=frozenset(),
+        specifier=SpecifierSet("<0"),
+        source=source,
+        unusable=reason,
+    )
 
 
 # -- entry point ---------------------------------------------------------------------
