@@ -91,12 +91,40 @@ def build_environment(workdir: Path, index_url: str, rebuild: bool) -> tuple[Pat
         check=True,
         env=clean_env(),
     )
-    lock_path.write_text(lock_from_report(json.loads(report.read_text())), encoding="utf-8")
+    records = installed_records(env_dir)
+    lock_path.write_text(
+        lock_from_report(json.loads(report.read_text()), records), encoding="utf-8"
+    )
     done.write_text("ok\n")
     return env_dir, lock_path
 
 
-def lock_from_report(report: Mapping[str, Any]) -> str:
+def installed_records(env_dir: Path) -> dict[tuple[str, str], str]:
+    """RECORD digests of the installed distributions, by (name, version), for the
+    lock's ``[packages.tool.reqlock.records]``: with them verify runs its deep check
+    (a digest reqlock read from the wheel at lock time is the same string)."""
+    sys.path.insert(0, str(REPO_ROOT / "src"))
+    import csv
+    from email.parser import HeaderParser
+
+    from packaging.utils import canonicalize_name
+
+    from reqlock.deploy.record import installed_record_digest
+
+    found: dict[tuple[str, str], str] = {}
+    for dist_info in env_dir.glob("lib/python*/site-packages/*.dist-info"):
+        headers = HeaderParser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
+        rows = [
+            (row[0], row[1] or None)
+            for row in csv.reader((dist_info / "RECORD").read_text(encoding="utf-8").splitlines())
+            if row
+        ]
+        key = (canonicalize_name(headers["Name"]), headers["Version"])
+        found[key] = installed_record_digest(rows, dist_info=dist_info.name)
+    return found
+
+
+def lock_from_report(report: Mapping[str, Any], records: Mapping[tuple[str, str], str]) -> str:
     """A pylock.toml text with one package per installed item of a pip report."""
     sys.path.insert(0, str(REPO_ROOT / "src"))
     import tomli_w
@@ -117,6 +145,9 @@ def lock_from_report(report: Mapping[str, Any]) -> str:
         file = {"name": filename, "url": url, "hashes": {"sha256": sha256}}
         if filename.endswith(".whl"):
             entry["wheels"] = [file]
+            digest = records.get((entry["name"], entry["version"]))
+            if digest:
+                entry["tool"] = {"reqlock": {"records": {filename: digest}}}
         else:
             entry["sdist"] = file
         packages.append(entry)

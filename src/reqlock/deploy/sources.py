@@ -357,7 +357,7 @@ def _allowed(path: str, allow: Collection[str]) -> bool:
 
 def unowned_problems(inventory: Inventory, allow_unowned: Collection[str]) -> list[Problem]:
     """``unowned-file`` for each file on ``sys.path`` no RECORD lists, and
-    ``pth-import`` for each ``.pth`` import line, except paths matching a glob of
+    ``pth-import`` for each import line of such a ``.pth``, except paths matching a glob of
     ``allow_unowned`` (relative to the site directory, ``/`` separators)."""
     problems: list[Problem] = []
     for item in inventory.unowned:
@@ -377,8 +377,19 @@ def unowned_problems(inventory: Inventory, allow_unowned: Collection[str]) -> li
                 path=item.path,
             )
         )
+    # The import lines of a .pth that a RECORD owns are that distribution's code:
+    # checked with its files when it is locked, an "extra" when it is not. Only an
+    # unowned .pth's code is a problem of its own (setuptools' owned
+    # distutils-precedence.pth, in every fresh venv, is not).
+    unowned_pth = {
+        os.path.normcase(os.path.normpath(os.path.join(item.site, item.path)))
+        for item in inventory.unowned
+        if item.kind == "pth"
+    }
     for line in inventory.pth_imports:
         match = _PTH_PREFIX_RE.match(line)
+        if match and os.path.normcase(os.path.normpath(match["path"])) not in unowned_pth:
+            continue
         # A .pth file is read only directly in a site directory: its name is its
         # path relative to that directory, what allow_unowned globs match.
         path = match["path"].replace("\\", "/").rpartition("/")[2] if match else None
