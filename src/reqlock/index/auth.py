@@ -91,7 +91,7 @@ def split_credentials(
 def _netrc_entry(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
     # The caller's environment decides, not the process's: a library caller that
     # passes its own ``environ`` gets no netrc of the machine's user.
-    home = environ.get("HOME")
+    home = environ.get("HOME") or (environ.get("USERPROFILE") if os.name == "nt" else None)
     path = environ.get("NETRC") or (os.path.join(home, ".netrc") if home else "")
     if not host or not path or not Path(path).is_file():
         return None
