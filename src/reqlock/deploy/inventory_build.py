@@ -24,7 +24,6 @@ from reqlock.deploy.inventory_types import (
     InventoryProblem,
     UnownedFile,
 )
-from reqlock.deploy.record import installed_record_digest
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
@@ -152,14 +151,11 @@ def _unowned(raw: Sequence[Any]) -> tuple[UnownedFile, ...]:
 
 
 def _record_digest(raw: Mapping[str, Any], path: str) -> str | None:
-    rows = raw.get("record_rows")
-    if rows is None or raw.get("format") == "egg-info":
+    # Computed by the script (reqlock.deploy.record is one of its parts).
+    digest = raw.get("record_digest")
+    if digest is None or raw.get("format") == "egg-info":
         return None
-    pairs = [(_str(row[0], "RECORD path"), _str(row[1], "RECORD hash")) for row in rows]
-    try:
-        return installed_record_digest(pairs, dist_info=os.path.basename(path))
-    except ValueError:  # a directory name installed_record_digest refuses
-        return None
+    return _str(digest, "RECORD digest")
 
 
 def _wheel(

@@ -16,6 +16,7 @@ if __name__ != "__main__":  # imported by reqlock; in the script, the parts shar
         read_regular,
     )
     from reqlock.deploy.inventory_rows import read_record_rows
+    from reqlock.deploy.record import installed_record_digest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,13 +96,12 @@ def _read_record(dist: dict[str, Any], owned: set[str] | None) -> None:
     if owned is not None:
         location = dist["location"]
         owned.update(owned_path(location, path) for path, _ in rows)
-    # The lock's RECORD digest leaves out everything under __pycache__
-    # (reqlock.deploy.record); pip lists bytecode, so this halves what is sent.
-    dist["record_rows"] = [
-        [path, hash_field]
-        for path, hash_field in rows
-        if "__pycache__" not in path.replace("\\", "/").split("/")
-    ]
+    try:
+        dist["record_digest"] = installed_record_digest(
+            rows, dist_info=os.path.basename(dist["path"])
+        )
+    except ValueError:  # a directory name the digest refuses
+        dist["record_digest"] = None
 
 
 def _dist_info_files(dist: dict[str, Any], present: set[str], owned: set[str] | None) -> None:
@@ -134,7 +134,7 @@ def describe_dist(
 ) -> dict[str, Any]:
     """Facts about one ``.dist-info``/``.egg-info``; ``full=False``: only RECORD's path.
 
-    With ``full``, the RECORD rows are read too (``record_rows``), and the files
+    With ``full``, the RECORD is read too (for ``record_digest``), and the files
     they name are added to ``owned`` (see :func:`owned_path`).
     """
     path = os.path.join(location, entry_name)
@@ -156,7 +156,7 @@ def describe_dist(
         "installer": None,
         "direct_url": None,
         "record": None,
-        "record_rows": None,
+        "record_digest": None,
     }
     if not is_dir:
         # A bare "x.egg-info" file is itself the PKG-INFO.

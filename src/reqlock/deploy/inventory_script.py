@@ -78,6 +78,9 @@ if TYPE_CHECKING:
 
 SCHEMA = 1
 PARTS = (
+    # The RECORD digest is computed where the RECORD is read: sending every row to
+    # the parent instead made the report ~1.4 MB for a 97-package environment.
+    "record",
     "inventory_read",
     "inventory_rows",
     "inventory_facts",
