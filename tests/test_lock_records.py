@@ -327,9 +327,39 @@ def test_an_unreachable_wheel_gives_a_warning_and_is_asked_again_later(
     reporter = Reporter()
     with open_index(app, cache=Cache(tmp_path), reporter=reporter) as index:
         assert index.record_digest(the_wheel(index, "leaf-a", "2.0"), package="leaf-a") is None
+        assert index.records_incomplete()
     assert "could not be fetched" in reporter.warnings[0]
     with open_index(app, cache=Cache(tmp_path)) as index:
         assert index.record_digest(the_wheel(index, "leaf-a", "2.0"), package="leaf-a")
+        assert not index.records_incomplete()
+
+
+def test_a_lock_missing_a_digest_for_a_passing_reason_is_not_remembered(
+    make_index_app: MakeApp, tmp_path: Path
+) -> None:
+    """Else the warm re-lock would return the degraded lock until a page changed."""
+    from reqlock import Options, lock
+
+    app = make_index_app(advertise_metadata=True)  # metadata from .metadata files
+    app.inject_faults("/files/leaf_a-2.0-py3-none-any.whl", [503])
+    options = Options(
+        index_url="http://fakeindex/simple/",
+        allow_insecure_hosts=["fakeindex"],
+        cache_dir=tmp_path,
+        http_retries=0,
+        http_backoff=0.0,
+        hedge_after=-1,
+    )
+    run: dict[str, Any] = {
+        "requirements": ["leaf-a"],
+        "options": options,
+        "environ": {},
+        "transport": httpx.WSGITransport(app=app),
+    }
+    first = lock(**run, reporter=Reporter())
+    assert "[packages.tool.reqlock.records]" not in first.to_toml()
+    second = lock(**run, reporter=Reporter())
+    assert '"leaf_a-2.0-py3-none-any.whl" = "sha256:' in second.to_toml()
 
 
 def test_offline_without_a_cached_digest_warns(make_index_app: MakeApp, tmp_path: Path) -> None:

@@ -88,6 +88,9 @@ class Dists:
         # download that hashed them, until their RECORD digest is asked for.
         self._unhashed: dict[str, RecordOutcome] = {}
         self._warned: set[str] = set()
+        # A digest missing for a passing reason (offline, a failed fetch): a lock
+        # made now must not be remembered as final.
+        self.records_incomplete = False
 
     # -- metadata ------------------------------------------------------------
 
@@ -316,6 +319,7 @@ class Dists:
         if whole is not None:
             return self._store_record(key, outcome_of_wheel(whole))
         if self._offline:
+            self.records_incomplete = True
             return RecordOutcome(problem=_OFFLINE)
         try:
             return self._store_record(key, self._record_by_ranges(dist, package))
@@ -324,6 +328,7 @@ class Dists:
         except IndexFetchError as exc:
             # Transient (the wheel was readable when its metadata was read): the
             # lock goes on without this digest, and the next lock tries again.
+            self.records_incomplete = True
             return RecordOutcome(problem=f"it could not be fetched ({exc})")
 
     def _record_by_ranges(self, dist: DistFile, package: str) -> RecordOutcome:

@@ -314,6 +314,11 @@ class Index:
         """Start working out the RECORD digest of the wheel ``dist`` (of ``package``)."""
         self._dists.prefetch_record(dist, package)
 
+    def records_incomplete(self) -> bool:
+        """True when a RECORD digest is missing for a passing reason (offline, a
+        failed fetch): the next lock should try again rather than reuse this one."""
+        return self._dists.records_incomplete
+
     def record_digest(self, dist: DistFile, *, package: str) -> str | None:
         """The RECORD digest (``sha256:<hex>``) of the wheel ``dist``; None for an
         sdist or a wheel without a usable RECORD (warned about once)."""

@@ -140,7 +140,7 @@ def lock(
             index.prefetch_project(line.name)
         resolutions = _resolve_targets(prepared, index, kept, constraints, reporter)
         result = _build_lock(prepared, index, resolutions)
-        if cache is not None:
+        if cache is not None and not index.records_incomplete():
             keys = [key]
             if not settings.upgrade and not settings.upgrade_packages:
                 # Re-locking with this very lock as the previous one keeps all of its
