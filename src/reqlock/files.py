@@ -68,11 +68,14 @@ def write_atomic(
     """Replace ``path`` with ``data`` in one rename: readers see the old file or the
     new one, never half of either, and a failure leaves the old file as it was.
 
-    With ``through_links`` a symbolic link at ``path`` is written through (its target
-    is replaced), so a lock kept elsewhere and linked into a project stays linked,
-    and an existing file keeps its permissions; without it (the cache, where every
-    system call counts) ``path`` is replaced as it is. ``mode`` applies to a new
-    file. Missing parent directories are made. Raises :class:`OSError`.
+    With ``through_links`` (files people keep: locks, exports) a symbolic link at
+    ``path`` is written through (its target is replaced), so a lock kept elsewhere
+    and linked into a project stays linked; an existing file keeps its
+    permissions, a new one gets ``mode``; and the data goes into an unnamed file
+    that gets a name only when complete, so even SIGKILL leaves nothing behind.
+    Without it (the cache, where every system call counts) ``path`` is replaced as
+    it is, through a private named temporary file (mode 0600). Missing parent
+    directories are made. Raises :class:`OSError`.
     """
     target = Path(os.path.realpath(path)) if through_links else Path(path)
     parent = target.parent
@@ -85,7 +88,7 @@ def write_atomic(
     if through_links:
         with contextlib.suppress(FileNotFoundError):
             keep = stat.S_IMODE(os.stat(target).st_mode)
-    anonymous = _anonymous_file(parent)
+    anonymous = _anonymous_file(parent) if through_links else None
     if anonymous is not None:
         # The data goes into a file with no name, which gets one only when it is
         # complete: a process killed (even by SIGKILL) while writing leaves nothing.
@@ -112,7 +115,8 @@ def write_atomic(
                 _write_all(fd, data)
             finally:
                 os.close(fd)
-            os.chmod(tmp, keep)
+            if through_links:
+                os.chmod(tmp, keep)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -127,12 +131,14 @@ def write_atomic(
         raise
 
 
+_TMPFILE_FLAG = getattr(os, "O_TMPFILE", 0)
+
+
 def _anonymous_file(directory: Path) -> int | None:
-    flag = getattr(os, "O_TMPFILE", 0)
-    if not flag or not os.path.isdir("/proc/self/fd"):
+    if not _TMPFILE_FLAG or not os.path.isdir("/proc/self/fd"):
         return None
     try:
-        return os.open(directory, flag | os.O_WRONLY, 0o600)
+        return os.open(directory, _TMPFILE_FLAG | os.O_WRONLY, 0o600)
     except OSError:  # a file system without O_TMPFILE support
         return None
 

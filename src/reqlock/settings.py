@@ -185,7 +185,7 @@ def resolve_settings(
 
         chosen = next((o.cache_dir for o in layers if o.cache_dir is not None), None)
         cache_dir = Path(chosen) if chosen else default_cache_dir(env)
-    hedge = _float(first(lambda o: o.hedge_after), 0.02, "hedge_after")
+    hedge = _float(first(lambda o: o.hedge_after), 0.02, "hedge_after", negative_ok=True)
     return Settings(
         index_urls=tuple(urls),
         credentials=credentials,
@@ -254,12 +254,12 @@ def _utc(value: object) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
-def _float(value: object, default: float, key: str) -> float:
+def _float(value: object, default: float, key: str, *, negative_ok: bool = False) -> float:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ConfigError(f"{value!r} is not a number", key=key)
-    if key != "hedge_after" and value < 0:
+    if value < 0 and not negative_ok:
         raise ConfigError(f"{value!r} is not a non-negative number", key=key)
     return float(value)
 

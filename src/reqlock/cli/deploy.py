@@ -134,16 +134,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         args.python, check_files=not args.no_files, skip_files_of=_names(args.allow_extra)
     )
     try:
-        from pathlib import Path
+        from reqlock.deploy.verify import load_lock, verify_started
 
-        from reqlock.deploy.verify import LoadedLock, verify_started
-        from reqlock.lockfile import read_lock
-
-        loaded = LoadedLock(
-            lock=read_lock(args.lock, warn=_warn),
-            name=args.lock,
-            directory=Path(args.lock).resolve().parent,
-        )
+        loaded = load_lock(args.lock, warn=_warn)
     except BaseException:
         pending.cancel()
         raise
@@ -161,11 +154,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     from reqlock.deploy.sync import sync
-    from reqlock.lockfile import read_lock
+    from reqlock.deploy.verify import load_lock
 
-    read_lock(args.lock, warn=_warn)  # the warnings, before anything changes
     result = sync(
-        args.lock,
+        load_lock(args.lock, warn=_warn),
         python=args.python,
         allow_extra=_names(args.allow_extra),
         allow_unowned=_names(args.allow_unowned),

@@ -402,7 +402,7 @@ class _Job:
 
 
 def sync(
-    lock: Pylock | str | os.PathLike[str],
+    lock: Pylock | str | os.PathLike[str] | LoadedLock,
     *,
     python: str | os.PathLike[str] | None = None,
     allow_extra: Collection[str] = (),

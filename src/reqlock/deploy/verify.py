@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -299,8 +299,13 @@ class LoadedLock:
     directory: Path | None
 
 
-def load_lock(lock: Pylock | str | os.PathLike[str] | LoadedLock) -> LoadedLock:
-    """Read ``lock`` (a path) or wrap it (a ``Pylock``).
+def load_lock(
+    lock: Pylock | str | os.PathLike[str] | LoadedLock,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> LoadedLock:
+    """Read ``lock`` (a path) or wrap it (a ``Pylock``); ``warn`` hears what
+    :func:`~reqlock.lockfile.read_lock` warns about.
 
     Raises :class:`~reqlock.errors.LockFileError`.
     """
@@ -309,7 +314,9 @@ def load_lock(lock: Pylock | str | os.PathLike[str] | LoadedLock) -> LoadedLock:
     if isinstance(lock, Pylock):
         return LoadedLock(lock=lock, name=None, directory=None)
     path = Path(lock)
-    return LoadedLock(lock=read_lock(path), name=os.fspath(lock), directory=path.resolve().parent)
+    return LoadedLock(
+        lock=read_lock(path, warn=warn), name=os.fspath(lock), directory=path.resolve().parent
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
