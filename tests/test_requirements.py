@@ -117,29 +117,66 @@ def test_invalid_requirement_names_place_text_and_reason(text: str, reason: str)
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "kind", "name"),
     [
-        "./pkg-1.0-py3-none-any.whl",
-        "https://host/pkg-1.0.tar.gz",
-        "git+https://github.com/org/repo@v1",
-        "/abs/path/to/project",
-        "C:\\wheels\\pkg-1.0-py3-none-any.whl",
-        ".",
-        "~/src/project",
-        "./pkg.whl; python_version > '3'",
+        ("./pkg-1.0-py3-none-any.whl", "archive", "pkg"),
+        ("https://host/pkg-1.0.tar.gz", "archive", None),
+        ("https://host/pkg-1.0-py3-none-any.whl", "archive", "pkg"),
+        ("git+https://github.com/org/repo@v1", "vcs", None),
+        ("git+https://github.com/org/repo@v1#egg=Repo_X", "vcs", "repo-x"),
+        ("/abs/path/to/project", "directory", None),
+        (".", "directory", None),
+        ("~/src/project", "directory", None),
+        ("./pkg.whl; python_version > '3'", "archive", None),
+        ("pkg-1.0-py3-none-any.whl", "archive", "pkg"),
+        ("pkg-1.0.tar.gz", "archive", None),
+        ("./src[dev, test]", "directory", None),
     ],
 )
-def test_bare_url_or_path_suggests_name_at_url(text: str) -> None:
-    error = fails(text, "req.txt:1", "URL or path without a project name")
-    assert error.hint is not None
-    assert "name @" in error.hint
+def test_bare_url_or_path_is_a_direct_reference(text: str, kind: str, name: str | None) -> None:
+    result = parse(text)
+    if name is None:
+        (line,) = result.unnamed
+    else:
+        (line,) = result.requirements  # type: ignore[assignment]
+        assert line.name == name  # type: ignore[attr-defined]
+    assert line.direct is not None
+    assert line.direct.kind == kind
 
 
-@pytest.mark.parametrize("text", ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz", "pkg.zip"])
-def test_archive_file_name_is_not_a_project_name(text: str) -> None:
-    error = fails(text, "req.txt:1", "looks like a file name", repr(text))
-    assert error.hint is not None
-    assert "file:///" in error.hint
+def test_relative_paths_start_from_the_requirements_file() -> None:
+    result = parse_requirements("-e ../app[dev]\n", filename="/work/reqs/req.txt")
+    (line,) = result.unnamed
+    assert line.direct.path == "/work/app"
+    assert line.direct.editable
+    assert line.extras == frozenset({"dev"})
+
+
+def test_find_links_and_no_index() -> None:
+    result = parse_requirements(
+        "-f ./wheels\n--find-links https://h.example/flat.html\n--no-index\n",
+        filename="/work/req.txt",
+    )
+    assert result.find_links == ("/work/wheels", "https://h.example/flat.html")
+    assert result.no_index
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("-e git+https://github.com/x/y#egg=y", "editable git checkout"),
+        ("-e https://host/x-1.0.tar.gz", "cannot be editable"),
+        ("-e foo>=1", "-e takes a local directory"),
+        ("pkg @ hg+https://host/r", "git repositories only"),
+        ("pkg @ https://host/project", "is not a wheel or an sdist"),
+        ("pkg @ https://host/x.whl#sha256=abc", "64 hex digits"),
+        ("pkg @ git+https://host/r#egg=other", "#egg= says other"),
+        ("./app --hash=sha256:" + "a" * 64, "--hash cannot check a directory"),
+        ("pkg @ ftp://host/x.whl", "unsupported scheme"),
+    ],
+)
+def test_bad_direct_references_name_the_line(text: str, fragment: str) -> None:
+    fails(text, "req.txt:1", fragment)
 
 
 def test_direct_reference_must_be_a_url() -> None:
@@ -268,8 +305,16 @@ def test_only_braced_form_is_expanded() -> None:
 def test_expansion_happens_after_comment_removal() -> None:
     # A value holding ' #' does not start a comment: it stays, and here it is wrong.
     fails("-i ${URL}\n", "unexpected argument '#frag'", environ={"URL": "https://x/simple #frag"})
-    result = parse("pkg @ ${URL}\n", environ={"URL": "https://x/p.whl#sha256=00"})
-    assert result.requirements[0].requirement.url == "https://x/p.whl#sha256=00"
+    result = parse(
+        "pkg @ ${URL}\n",
+        environ={
+            "URL": "https://x/p.whl#sha256=0000000000000000000000000000000000000000000000000000000000000000"
+        },
+    )
+    assert (
+        result.requirements[0].requirement.url
+        == "https://x/p.whl#sha256=0000000000000000000000000000000000000000000000000000000000000000"
+    )
 
 
 def test_expanded_secret_never_appears_in_an_error() -> None:
@@ -431,14 +476,6 @@ def test_malformed_options(line: str, fragment: str) -> None:
 @pytest.mark.parametrize(
     ("line", "option", "hint"),
     [
-        ("-e .", "--editable", "name @ file:///"),
-        ("-e git+https://github.com/x/y#egg=y", "--editable", "name @ file:///"),
-        ("--editable=./src", "--editable", "name @ file:///"),
-        ("--edit ./src", "--editable", "name @ file:///"),
-        ("-f https://x/links", "--find-links", "--extra-index-url"),
-        ("-f./wheels", "--find-links", "--extra-index-url"),
-        ("--find-links ./wheels", "--find-links", "--extra-index-url"),
-        ("--no-index", "--no-index", "--index-url"),
         ("--trusted-host example.com", "--trusted-host", "https"),
         ("--prefer-binary", "--prefer-binary", "--only-binary"),
         ("--use-feature fast-deps", "--use-feature", "feature"),
@@ -647,8 +684,8 @@ def test_constraint_with_marker_is_fine() -> None:
     [
         ("foo[bar]>=1", "a constraint cannot have extras"),
         ("foo @ https://host/foo.whl", "a constraint cannot be a direct reference"),
-        ("./foo.whl", "URL or path without a project name"),
-        ("-e .", "option --editable is not supported"),
+        ("./foo.whl", "a constraint cannot be a direct reference"),
+        ("-e .", "a constraints file cannot hold -e"),
     ],
 )
 def test_bad_constraints(line: str, fragment: str) -> None:
@@ -677,7 +714,7 @@ def test_requirement_strings() -> None:
         (["ok", ""], ["build.py:2", "empty requirement"]),
         (["-r other.txt"], ["build.py:1", "options are not allowed"]),
         ([f"foo --hash=sha256:{SHA_A}"], ["build.py:1", "options are not allowed"]),
-        (["https://x/y.whl"], ["build.py:1", "without a project name"]),
+        (["https://x/y"], ["build.py:1", "not a wheel or an sdist"]),
         (["foo  # comment"], ["build.py:1", "invalid requirement"]),
     ],
 )

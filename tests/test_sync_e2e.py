@@ -472,7 +472,7 @@ def test_own_runtime_protects_reqlock_and_its_dependencies() -> None:
 
 
 def test_unexportable_lock_changes_nothing(world: World) -> None:
-    from reqlock.deploy.export import ExportError
+    from reqlock.errors import LockFileError
 
     lock = world.root / "pylock.vcs.toml"
     lock.write_text(
@@ -490,7 +490,9 @@ def test_unexportable_lock_changes_nothing(world: World) -> None:
         "intruder",
     )
     try:
-        with pytest.raises(ExportError, match="fromgit: is locked as a vcs source"):
+        # A vcs entry installs now (second pip step); this one's commit-id is no
+        # full hash, so it is refused before anything changes.
+        with pytest.raises(LockFileError, match=r"vcs\.commit-id.*not a full git commit hash"):
             sync(lock, python=world.python)
         # Nothing was removed before the refusal.
         assert [p.package for p in verify(world.lock, python=world.python).problems] == ["intruder"]

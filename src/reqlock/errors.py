@@ -12,6 +12,7 @@ from typing import Literal
 
 __all__ = [
     "ConfigError",
+    "DirectReferenceError",
     "IndexFetchError",
     "InventoryError",
     "LockFileError",
@@ -115,6 +116,18 @@ class MetadataError(ReqlockError):
         self.package = package
         self.version = version
         self.reason: MetadataReason = reason
+        super().__init__(message, hint=hint)
+
+
+class DirectReferenceError(ReqlockError):
+    """A direct reference (an archive, a git repository, a local directory) cannot
+    be used: missing, unreachable, not a project, or not what the line says.
+
+    ``source`` names it without credentials (a redacted URL or a path).
+    """
+
+    def __init__(self, message: str, *, source: str, hint: str | None = None) -> None:
+        self.source = source
         super().__init__(message, hint=hint)
 
 

@@ -8,7 +8,7 @@ reader never sees half a file.
 
 from __future__ import annotations
 
-__all__ = ["NotARegularFile", "TooLarge", "read_regular", "write_atomic"]
+__all__ = ["NotARegularFile", "TooLarge", "read_file_url", "read_regular", "write_atomic"]
 
 import contextlib
 import os
@@ -151,3 +151,11 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def read_file_url(url: str, *, limit: int) -> bytes:
+    """The bytes of the regular file a ``file:`` URL names (see :func:`read_regular`)."""
+    from urllib.parse import unquote, urlsplit
+    from urllib.request import url2pathname
+
+    return read_regular(url2pathname(unquote(urlsplit(url).path)), limit=limit)

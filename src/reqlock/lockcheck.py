@@ -95,7 +95,10 @@ def _problems(package: Package) -> Iterator[tuple[str, str]]:
     for key, item in files:
         yield from _file_problems(key, item)
     if package.vcs is not None:
-        yield from _location_problems(".vcs", package.vcs.url, package.vcs.path)
+        # A repository may be reached over ssh (git+ssh://git@host/repo.git).
+        yield from _location_problems(
+            ".vcs", package.vcs.url, package.vcs.path, schemes=("https", "http", "file", "ssh")
+        )
         for field in ("commit_id", "requested_revision", "subdirectory"):
             value = getattr(package.vcs, field)
             if value is not None and has_unsafe_characters(value):
@@ -115,9 +118,13 @@ def _file_problems(key: str, item: Any) -> Iterator[tuple[str, str]]:
             yield f"{key}.hashes.{algorithm}", problem
 
 
-def _location_problems(key: str, url: str | None, path: str | None) -> Iterator[tuple[str, str]]:
+def _location_problems(
+    key: str, url: str | None, path: str | None, *, schemes: tuple[str, ...] | None = None
+) -> Iterator[tuple[str, str]]:
     if url is not None:
-        problem = _expansion(url) or lock_url_problem(url)
+        problem = _expansion(url) or (
+            lock_url_problem(url, schemes=schemes) if schemes else lock_url_problem(url)
+        )
         if problem:
             yield f"{key}.url", problem
     # Spaces are legal in a path; line breaks and control characters never are.

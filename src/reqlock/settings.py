@@ -59,6 +59,13 @@ class Options:
     index_url: str | None = None
     extra_index_urls: Sequence[str] | None = None
     index_strategy: str | None = None
+    find_links: Sequence[str] | None = None
+    """``--find-links``: http(s) URLs of flat pages of files, or local directories."""
+    no_index: bool | None = None
+    """``--no-index``: no package index; files come from ``find_links`` only."""
+    lock_dir: str | os.PathLike[str] | None = None
+    """The directory the lock is written to: local paths in it are relative to it
+    (default: the working directory)."""
     """``first-index`` (a project comes from the first index that has it) or
     ``unsafe-best-match`` (mix every index's files: dependency-confusion risk)."""
     allow_insecure_hosts: Sequence[str] | None = None
@@ -108,6 +115,8 @@ class Options:
             index_url=reqs.index_url,
             extra_index_urls=reqs.extra_index_urls or None,
             pre=True if reqs.pre else None,
+            find_links=reqs.find_links or None,
+            no_index=True if reqs.no_index else None,
         )
 
 
@@ -120,6 +129,9 @@ class Settings:
     credentials: Credentials = field(repr=False)
     policy: IndexPolicy
     index_strategy: IndexStrategy
+    find_links: tuple[str, ...]
+    """Flat pages and local directories searched before the indexes."""
+    lock_dir: Path
     targets: tuple[Target, ...]
     pre: bool
     exclude_newer: datetime | None
@@ -172,11 +184,29 @@ def resolve_settings(
         # Malformed URLs (bad ports, brackets, spaces) are refused before anything
         # splits or fetches them.
         check_url(url, key="--index-url" if i == 0 else "--extra-index-url")
-    urls, credentials = split_credentials(given, env)
+    no_index = bool(first(lambda o: o.no_index))
+    if no_index:
+        given = []
+    # Like extra index URLs, find-links locations of every place add up (pip).
+    links = list(
+        dict.fromkeys(
+            [*(args.find_links or ()), *(requirements.find_links if requirements else ())]
+            or list(first(lambda o: o.find_links) or ())
+        )
+    )
+    remote = [link for link in links if "://" in link]
+    for link in remote:
+        check_url(link, key="--find-links")
+    public, credentials = split_credentials([*given, *remote], env)
+    urls, public_remote = public[: len(given)], iter(public[len(given) :])
+    links = [next(public_remote) if "://" in link else link for link in links]
     hosts = [*(args.allow_insecure_hosts or ()), *(layers[3].allow_insecure_hosts or ())]
     policy = IndexPolicy(insecure_hosts=frozenset(h.lower() for h in hosts))
     for i, url in enumerate(urls):
         check_index_url(url, policy, key="--index-url" if i == 0 else "--extra-index-url")
+    for url in links:
+        if "://" in url:
+            check_index_url(url, policy, key="--find-links")
     targets = tuple(first(lambda o: o.targets) or ()) or (current(),)
     _check_targets(targets)
     cache_dir = None
@@ -191,6 +221,8 @@ def resolve_settings(
         credentials=credentials,
         policy=policy,
         index_strategy=_strategy(first(lambda o: o.index_strategy)),
+        find_links=tuple(links),
+        lock_dir=Path(os.path.abspath(next((o.lock_dir for o in layers if o.lock_dir), os.curdir))),
         targets=targets,
         pre=bool(first(lambda o: o.pre)),
         exclude_newer=_utc(first(lambda o: o.exclude_newer)),

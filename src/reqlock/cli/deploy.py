@@ -93,7 +93,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "sync",
         help="make an environment equal to a lock (pip with --require-hashes)",
         description="Install, upgrade, downgrade, reinstall and remove distributions "
-        "until the environment matches the lock, then verify it.",
+        "until the environment matches the lock, then verify it. Files are installed "
+        "with --require-hashes; vcs packages (pinned by commit) and directory "
+        "packages in a second pip step without hashes.",
     )
     _add_target_env(p)
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
@@ -108,7 +110,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "export",
         help="write one target's packages as a requirements file with hashes",
         description="Write what the lock selects for a target as a requirements file "
-        "for `pip install --require-hashes --no-deps -r FILE`.",
+        "for `pip install --require-hashes --no-deps -r FILE` (with --no-hashes: "
+        "`pip install --no-deps -r FILE`).",
     )
     p.add_argument("lock", metavar="LOCK", help="the pylock.toml file")
     p.add_argument(
@@ -118,6 +121,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="platform to export for, e.g. linux-x86_64-py3.12 (default: current)",
     )
     p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    p.add_argument(
+        "--no-hashes",
+        action="store_true",
+        help="write no --hash options, so that vcs and directory packages can be written "
+        "too; pip then does not check that it installs the locked files",
+    )
     _add_selection(p)
     p.set_defaults(func=_cmd_export)
 
@@ -189,6 +198,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         extras=_names(args.extras),
         groups=_groups(args.group),
         lock_dir=os.path.dirname(os.path.abspath(args.lock)),
+        hashes=not args.no_hashes,
     )
     if args.output == "-":
         sys.stdout.write(text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = ["register"]
 
 import argparse
+import dataclasses
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -104,6 +106,20 @@ def _add_index_options(p: argparse.ArgumentParser) -> None:
         help="another index, used for projects the first index lacks",
     )
     p.add_argument(
+        "-f",
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR|URL",
+        help="a directory or flat HTML page of wheels and sdists, searched before the "
+        "indexes; repeatable",
+    )
+    p.add_argument(
+        "--no-index",
+        action="store_true",
+        help="use no index: only --find-links locations and direct references",
+    )
+    p.add_argument(
         "--allow-insecure-host",
         action="append",
         default=[],
@@ -141,6 +157,14 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _find_link(value: str) -> str:
+    """A --find-links value: URLs as given, directories absolute (from the working
+    directory, where a command-line path starts)."""
+    import os
+
+    return value if "://" in value else os.path.abspath(os.path.expanduser(value))
+
+
 def _options(args: argparse.Namespace) -> Options:
     """The command line's layer of the settings (None: not given)."""
     from reqlock.targets import parse_target
@@ -148,6 +172,8 @@ def _options(args: argparse.Namespace) -> Options:
     return Options(
         index_url=args.index_url,
         extra_index_urls=args.extra_index_url or None,
+        find_links=[_find_link(v) for v in args.find_links] or None,
+        no_index=args.no_index or None,
         index_strategy=args.index_strategy,
         allow_insecure_hosts=args.allow_insecure_host or None,
         targets=[parse_target(t) for t in args.target] or None,
@@ -194,6 +220,11 @@ def _cmd_lock(args: argparse.Namespace) -> int:
             key="--env",
         )
     options = _options(args)
+    if not project_mode and args.output not in (None, "-"):
+        # Local paths in the lock are relative to the lock file's directory.
+        options = dataclasses.replace(
+            options, lock_dir=os.path.dirname(os.path.abspath(args.output))
+        )
     if args.check:
         return _check(args, config, options, project_mode)
     reporter = TerminalReporter(sys.stderr, live=sys.stderr.isatty())

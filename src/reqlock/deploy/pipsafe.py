@@ -10,22 +10,39 @@ environment variable to a server. :func:`read_lock` refuses such locks already;
 this module refuses them again where the text is written, for locks that were
 built in memory (a ``Pylock`` passed to ``sync`` or ``export``).
 
+``vcs`` entries become ``name @ git+URL@COMMIT#subdirectory=SUB``: the URL must
+not carry a query, a fragment or an ``@`` in its path (pip would read part of it
+as the revision), the commit must be a full hash (pip installs exactly it, never
+what a branch points to now), and a subdirectory must stay inside the checkout.
+
 Every refusal is a :class:`~reqlock.errors.LockFileError` naming the lock key
 (``packages[3].wheels[0].url``).
 """
 
 from __future__ import annotations
 
-__all__ = ["LockPlace", "user_index_url"]
+__all__ = ["VCS_COMMIT_LENGTHS", "VCS_SCHEMES", "LockPlace", "user_index_url"]
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from reqlock.errors import LockFileError
 from reqlock.urls import check_url, has_unsafe_characters, hash_problem, lock_url_problem
 
 # pip substitutes ${NAME} in requirement files; a lock must never ask for that.
 _ENV_REFERENCE = "${"
+# Where a repository may be cloned from. Whatever the transport, the full commit
+# hash decides what is installed.
+VCS_SCHEMES = ("https", "http", "file", "ssh")
+# The version control systems whose commits are hex hashes, and their lengths
+# (git: SHA-1, or SHA-256 in a repository made with --object-format=sha256).
+VCS_COMMIT_LENGTHS: Mapping[str, tuple[int, ...]] = {"git": (40, 64), "hg": (40,)}
+_COMMIT_RE = re.compile(r"[0-9a-f]+")
+# One part of a subdirectory: it ends up in a URL fragment and in a path, so only
+# characters that mean nothing in either.
+_SUBDIRECTORY_PART_RE = re.compile(r"[A-Za-z0-9._~+-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +101,42 @@ class LockPlace:
             raise self.fail("the path contains a control character")
         if "\u2028" in value or "\u2029" in value or "\x85" in value:
             raise self.fail("the path contains a line separator")
+        return value
+
+    def vcs_url(self, value: str) -> str:
+        """``value``, a repository URL read here (``https``, ``http``, ``file`` or
+        ``ssh``), when ``@COMMIT`` can be appended to it unambiguously."""
+        self.url(value, schemes=VCS_SCHEMES)
+        if "?" in value or "#" in value:
+            raise self.fail("the repository URL has a query or a fragment")
+        # pip splits the revision off at the last '@' of the path.
+        if "@" in urlsplit(value).path:
+            raise self.fail("the repository URL has '@' in its path, which pip reads as a revision")
+        return value
+
+    def commit_id(self, value: str, vcs: str) -> str:
+        """``value``, the commit read here: a full lowercase hex hash for ``vcs``
+        (a key of :data:`VCS_COMMIT_LENGTHS`), never a branch or a short hash."""
+        lengths = VCS_COMMIT_LENGTHS[vcs]
+        if not (_COMMIT_RE.fullmatch(value) and len(value) in lengths):
+            digits = " or ".join(str(n) for n in lengths)
+            shown = repr(value[:80]) + ("..." if len(value) > 80 else "")
+            raise self.fail(
+                f"the commit-id {shown} is not a full {vcs} commit hash "
+                f"({digits} lowercase hex digits)"
+            )
+        return value
+
+    def subdirectory(self, value: str) -> str:
+        """``value``, a subdirectory read here: a relative ``/``-separated path of
+        letters, digits and ``._~+-`` that does not leave its tree (no ``..``)."""
+        parts = value.split("/")
+        if any(part in {"", ".."} or not _SUBDIRECTORY_PART_RE.fullmatch(part) for part in parts):
+            shown = repr(value[:80]) + ("..." if len(value) > 80 else "")
+            raise self.fail(
+                f"the subdirectory {shown} is not a relative path like 'sub/pkg' "
+                "(no '..', no empty part, only letters, digits and ._~+-)"
+            )
         return value
 
     def hash_options(self, hashes: Mapping[str, str], algorithms: tuple[str, ...]) -> list[str]:

@@ -91,6 +91,17 @@ class Selection:
             )
         )
 
+    def direct_sources(self) -> tuple[NormalizedName, ...]:
+        """Selected packages locked as a ``vcs`` or ``directory`` source: pip installs
+        them without a hash check (a commit or a path says what they are). Sorted."""
+        return tuple(
+            sorted(
+                name
+                for name, (_, source) in self.packages.items()
+                if isinstance(source, PackageVcs | PackageDirectory)
+            )
+        )
+
 
 def _identity(environment: Mapping[str, str]) -> str:
     return ", ".join(f"{key} {environment[key]}" for key in IDENTITY_KEYS if key in environment)
@@ -182,12 +193,13 @@ def _select_one_by_one(
         except PylockSelectError:
             spec = package.requires_python
             if spec is not None and not _python_ok(spec, full_version):
+                # A directory entry has no version (PEP 751: it cannot be known).
+                what = f"locked {package.version}" if package.version else "the locked source"
                 problems.append(
                     Problem(
                         kind="requires-python",
                         package=package.name,
-                        detail=f"locked {package.version} requires Python {spec}, "
-                        f"this interpreter is {full_version}",
+                        detail=f"{what} requires Python {spec}, this interpreter is {full_version}",
                         expected=str(spec),
                         actual=full_version,
                     )

@@ -11,7 +11,9 @@ These are the per-package checks of :func:`~reqlock.deploy.verify.compare`:
   or removed from RECORD, or another build of the same version;
 * files on ``sys.path`` that no RECORD lists (:func:`unowned_problems`).
 
-Pure functions over the lock and the inventory: no I/O.
+Functions over the lock and the inventory. Their only I/O is resolving symbolic
+links: a local path in the lock (resolved against the lock's directory) and the
+``file:`` URL pip recorded name the same place when their real paths are equal.
 """
 
 from __future__ import annotations
@@ -69,17 +71,35 @@ def _file_url_path(url: str) -> str | None:
     return os.path.normpath(unquote(parts.path))
 
 
-def _same_url(installed: str, locked: str, base: Path) -> bool:
-    """Equal URLs, ignoring credentials, fragments and how a local path is spelt."""
+def _real(path: str | os.PathLike[str]) -> str:
+    # realpath, so that a lock read through a symlinked directory and pip's record
+    # of the resolved path (or the other way round) still match.
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _same_url(installed: str, locked: str, base: Path, subdirectory: str | None = None) -> bool:
+    """Equal URLs, ignoring credentials, fragments and how a local path is spelt;
+    ``subdirectory`` is joined to a local ``locked`` path (a directory entry's)."""
     local = _file_url_path(installed)
     if local is not None:
         target = locked if "://" not in locked else (_file_url_path(locked) or "")
-        return bool(target) and os.path.normpath(base / target) == local
+        if not target:
+            return False
+        return _real(os.path.join(base / target, subdirectory or "")) == _real(local)
 
     def clean(url: str) -> str:
         return redact_text(url).split("#", 1)[0].rstrip("/")
 
     return clean(installed) == clean(locked)
+
+
+def _subdirectory(value: object) -> str | None:
+    """A subdirectory as compared: ``None`` for none, without ``./`` or slashes
+    at the ends."""
+    if not isinstance(value, str):
+        return None
+    parts = [part for part in value.replace("\\", "/").split("/") if part not in {"", "."}]
+    return "/".join(parts) or None
 
 
 def _archive_hashes(direct_url: Mapping[str, Any]) -> dict[str, str]:
@@ -139,9 +159,13 @@ def expected_text(source: Source, package: Package) -> str:
     if isinstance(source, PackageWheel | PackageSdist):
         return source.filename
     if isinstance(source, PackageVcs):
-        return f"{source.type}+{redact_text(source.url or source.path or '')}@{source.commit_id}"
+        text = f"{source.type}+{redact_text(source.url or source.path or '')}@{source.commit_id}"
+        return text + (f"#subdirectory={source.subdirectory}" if source.subdirectory else "")
     if isinstance(source, PackageDirectory):
-        return f"directory {source.path}"
+        path = (
+            os.path.join(source.path, source.subdirectory) if source.subdirectory else source.path
+        )
+        return f"{'editable ' if source.editable else ''}directory {path}"
     return redact_text(source.url or source.path or str(package.name))
 
 
@@ -159,29 +183,12 @@ def source_problems(
             kind=kind, package=name, detail=detail, expected=expected, actual=actual, path=dist.path
         )
 
-    if isinstance(source, PackageVcs):
-        vcs_info = direct.get("vcs_info") if direct else None
-        if (
-            direct is None
-            or not isinstance(vcs_info, Mapping)
-            or vcs_info.get("vcs") != source.type
-            or vcs_info.get("commit_id") != source.commit_id
-            or not _same_url(str(direct.get("url", "")), source.url or source.path or "", base)
-        ):
-            actual = _direct_url_text(direct) if direct else "an index"
-            return [problem("direct-url", f"locked {expected}, installed from {actual}", actual)]
-        return []
-    if isinstance(source, PackageDirectory):
-        dir_info = direct.get("dir_info") if direct else None
-        if (
-            direct is None
-            or not isinstance(dir_info, Mapping)
-            or bool(dir_info.get("editable")) != bool(source.editable)
-            or not _same_url(str(direct.get("url", "")), source.path, base)
-        ):
-            actual = _direct_url_text(direct) if direct else "an index"
-            return [problem("direct-url", f"locked {expected}, installed from {actual}", actual)]
-        return []
+    if isinstance(source, PackageVcs | PackageDirectory):
+        if direct is not None and _direct_matches(source, direct, base):
+            return []
+        actual = _direct_url_text(direct) if direct else "an index"
+        origin = f"{_direct_kind(direct)} {actual}" if direct else actual
+        return [problem("direct-url", f"locked {expected}, installed from {origin}", actual)]
 
     files = _locked_files(package)
     if direct is not None:
@@ -221,6 +228,37 @@ def source_problems(
     if isinstance(source, PackageWheel):
         return _wheel_problems(package, source, dist, problem)
     return []
+
+
+def _direct_matches(
+    source: PackageVcs | PackageDirectory, direct: Mapping[str, Any], base: Path
+) -> bool:
+    """Whether ``direct_url.json`` says the locked vcs commit (same repository and
+    subdirectory) or the locked directory (same real path, same editable flag)."""
+    url = str(direct.get("url", ""))
+    installed_sub = _subdirectory(direct.get("subdirectory"))
+    if isinstance(source, PackageVcs):
+        vcs_info = direct.get("vcs_info")
+        return (
+            isinstance(vcs_info, Mapping)
+            and vcs_info.get("vcs") == source.type
+            and vcs_info.get("commit_id") == source.commit_id
+            and installed_sub == _subdirectory(source.subdirectory)
+            and _same_url(url, source.url or source.path or "", base)
+        )
+    dir_info = direct.get("dir_info")
+    if not isinstance(dir_info, Mapping):
+        return False
+    if bool(dir_info.get("editable")) != bool(source.editable):
+        return False
+    # pip records the directory it was given; "file:///repo#subdirectory=pkg"
+    # would be recorded as the repository plus a subdirectory.
+    if installed_sub is not None:
+        local = _file_url_path(url)
+        if local is None:
+            return False
+        url = Path(os.path.join(local, installed_sub)).as_uri()
+    return _same_url(url, source.path, base, source.subdirectory)
 
 
 def _wheel_problems(

@@ -11,9 +11,15 @@ TARGET ...``), so the target environment does not need pip of its own:
    ``--only-binary`` for every selected wheel, so pip can neither take another
    file nor fall back to building the sdist. pip checks every hash before it
    installs anything;
-2. ``pip uninstall`` of what the lock does not select (except ``allow_extra``),
-   only after a successful install, so a failing install changes nothing;
-3. verify again (after reinstalling, once, what a removal broke: a removed
+2. ``pip install --no-deps --force-reinstall`` (no hashes: pip refuses a ``vcs``
+   or ``directory`` requirement in hash-checking mode) of the ``vcs`` packages,
+   as ``name @ git+URL@COMMIT`` (exactly the locked commit), and ``directory``
+   packages, as ``name @ file:///path`` or ``-e name@file:///path``, that need
+   installing (``SyncPlan.unhashed`` names them). Build requirements come from
+   ``index_url``, else from the lock's indexes, else from none (``--no-index``);
+3. ``pip uninstall`` of what the lock does not select (except ``allow_extra``),
+   only after a successful install, so a failing install removes nothing;
+4. verify again (after reinstalling, once, what a removal broke: a removed
    distribution may have shared files with a locked one).
 
 pip runs with ``--isolated``, no configuration file and no ``PIP_*`` variable, and
@@ -26,7 +32,7 @@ stops the sync before pip starts the target interpreter, which would run it.
 
 from __future__ import annotations
 
-__all__ = ["Change", "PipFailedError", "SyncPlan", "SyncResult", "plan_sync", "sync"]
+__all__ = ["Change", "PipFailedError", "SyncPlan", "SyncResult", "Unhashed", "plan_sync", "sync"]
 
 import dataclasses
 import os
@@ -39,11 +45,18 @@ from pathlib import Path
 
 from packaging.pylock import Pylock
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
 from reqlock.deploy.export import export_requirements
 from reqlock.deploy.inventory import Inventory
-from reqlock.deploy.report import Problem, Report
+from reqlock.deploy.plan import (
+    REINSTALL_KINDS,
+    Change,
+    SyncPlan,
+    Unhashed,
+    plan_sync,
+    unhashed_installs,
+)
+from reqlock.deploy.report import Report
 from reqlock.deploy.verify import (
     LoadedLock,
     Verified,
@@ -55,97 +68,7 @@ from reqlock.errors import SyncError
 from reqlock.pipcall import clean_pip_env, pip_command
 from reqlock.urls import redact_text
 
-# Problems sync repairs by reinstalling the locked file.
-_REINSTALL_KINDS = frozenset(
-    {
-        "direct-url",
-        "file-not-in-lock",
-        "record-mismatch",
-        "file-modified",
-        "file-missing",
-        "broken-install",
-    }
-)
-# Problems no pip command can repair: the lock itself does not fit the interpreter.
-_FATAL_KINDS = frozenset({"requires-python", "no-locked-file"})
-# Problems sync leaves to a person: it cannot know what an unowned file is.
-_MANUAL_KINDS = frozenset({"unowned-file", "pth-import"})
 _PIP_OUTPUT_LINES = 15
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Change:
-    """One planned change: ``installed`` is the version there now (or ``None``),
-    ``locked`` the version the lock wants (``None`` for a removal)."""
-
-    name: NormalizedName
-    installed: str | None
-    locked: str | None
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SyncPlan:
-    """What :func:`sync` does (or, with ``dry_run``, would do).
-
-    ``builds`` names the packages pip builds from their locked sdist (the lock has
-    no wheel for this interpreter); ``manual`` the problems sync cannot repair.
-    """
-
-    install: tuple[Change, ...] = ()
-    upgrade: tuple[Change, ...] = ()
-    downgrade: tuple[Change, ...] = ()
-    reinstall: tuple[Change, ...] = ()
-    remove: tuple[Change, ...] = ()
-    kept: tuple[Change, ...] = ()
-    builds: tuple[NormalizedName, ...] = ()
-    manual: tuple[Problem, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        """True when there is nothing to install, change or remove."""
-        return not (self.install or self.upgrade or self.downgrade or self.reinstall or self.remove)
-
-    def to_install(self) -> tuple[NormalizedName, ...]:
-        """Every package pip must install from the lock, sorted."""
-        changes = (*self.install, *self.upgrade, *self.downgrade, *self.reinstall)
-        return tuple(sorted({change.name for change in changes}))
-
-    def render(self) -> str:
-        """Readable text, one section per kind of change."""
-        if self.empty and not self.kept and not self.manual:
-            return "nothing to do: the environment matches the lock\n"
-        lines: list[str] = []
-        sections = (
-            ("install", self.install),
-            ("upgrade", self.upgrade),
-            ("downgrade", self.downgrade),
-            ("reinstall", self.reinstall),
-            ("remove", self.remove),
-            ("keep (needed by reqlock itself)", self.kept),
-        )
-        locked = {}
-        for title, changes in sections:
-            if not changes:
-                continue
-            lines.append(f"{title} ({len(changes)}):")
-            for change in changes:
-                locked[change.name] = change.locked
-                if change.installed and change.locked and change.installed != change.locked:
-                    versions = f"{change.installed} -> {change.locked}"
-                else:
-                    versions = change.locked or change.installed or ""
-                lines.append(f"  {change.name} {versions} ({change.reason})")
-        for name in self.builds:
-            version = f" {locked[name]}" if locked.get(name) else ""
-            lines.append(
-                f"note: building {name}{version} from its sdist "
-                "(the lock has no wheel for this interpreter)"
-            )
-        if self.manual:
-            lines.append(f"cannot repair, fix by hand ({len(self.manual)}):")
-            lines.extend(f"  {problem.describe()}" for problem in self.manual)
-        return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -197,66 +120,6 @@ class PipFailedError(SyncError):
         )
 
 
-def plan_sync(report: Report, *, protected: Collection[str] = ()) -> SyncPlan:
-    """Turn a verify report into the changes that make the environment match.
-
-    ``protected`` names distributions never to remove. Raises
-    :class:`~reqlock.errors.SyncError` when the lock itself cannot be installed
-    on this interpreter (``requires-python`` or ``no-locked-file`` problems).
-    """
-    fatal = [p for p in report.problems if p.kind in _FATAL_KINDS]
-    if fatal:
-        raise SyncError(
-            "the lock cannot be installed on this interpreter: "
-            + "; ".join(p.describe() for p in fatal)
-        )
-    keep = {canonicalize_name(name) for name in protected}
-    install: list[Change] = []
-    upgrade: list[Change] = []
-    downgrade: list[Change] = []
-    reinstall: dict[NormalizedName, Change] = {}
-    remove: dict[NormalizedName, Change] = {}
-    kept: list[Change] = []
-    for problem in report.problems:
-        name = problem.package
-        if name is None:
-            continue
-        installed = report.installed.get(name)
-        locked = report.expected.get(name)
-        if problem.kind == "missing":
-            install.append(Change(name=name, installed=None, locked=locked, reason="missing"))
-        elif problem.kind == "version-mismatch":
-            change = Change(name=name, installed=installed, locked=locked, reason="other version")
-            (upgrade if _older(installed, locked) else downgrade).append(change)
-        elif problem.kind == "unexpected":
-            change = Change(name=name, installed=installed, locked=None, reason="not in the lock")
-            if name in keep:
-                kept.append(change)
-            else:
-                remove[name] = change
-        elif problem.kind in _REINSTALL_KINDS and name in report.expected:
-            reinstall.setdefault(
-                name,
-                Change(name=name, installed=installed, locked=locked, reason=problem.kind),
-            )
-    return SyncPlan(
-        install=tuple(install),
-        upgrade=tuple(upgrade),
-        downgrade=tuple(downgrade),
-        reinstall=tuple(reinstall[name] for name in sorted(reinstall)),
-        remove=tuple(remove[name] for name in sorted(remove)),
-        kept=tuple(kept),
-        manual=tuple(p for p in report.problems if p.kind in _MANUAL_KINDS),
-    )
-
-
-def _older(installed: str | None, locked: str | None) -> bool:
-    try:
-        return Version(installed or "") < Version(locked or "")
-    except ValueError:  # InvalidVersion, or an integer too long to convert
-        return True
-
-
 def _tail(output: str) -> str:
     lines = [line for line in redact_text(output).splitlines() if line.strip()]
     first = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ERROR")), None)
@@ -291,24 +154,58 @@ def _run_pip(arguments: Sequence[str], target: str | None, what: str) -> None:
         )
 
 
-def _install(text: str, count: int, target: str | None) -> None:
-    with tempfile.TemporaryDirectory(prefix="reqlock-sync-") as tmp:
-        requirements = Path(tmp, "requirements.txt")
-        requirements.write_text(text, encoding="utf-8")
-        _run_pip(
-            [
-                "install",
-                "--require-hashes",
-                "--no-deps",
-                "--force-reinstall",
-                "--no-warn-conflicts",
-                "--no-warn-script-location",
-                "-r",
-                str(requirements),
-            ],
-            target,
-            f"install {count} locked package(s)",
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Requirements:
+    """The requirements of both install steps, written and validated before
+    anything changes; an empty text is a step that does not run."""
+
+    hashed: str = ""
+    hashed_count: int = 0
+    direct: str = ""
+    direct_count: int = 0
+
+
+def _pip_install(
+    directory: str, text: str, options: Sequence[str], target: str | None, what: str
+) -> None:
+    requirements = Path(directory, "requirements.txt")
+    requirements.write_text(text, encoding="utf-8")
+    _run_pip(
+        [
+            "install",
+            *options,
+            "--no-deps",
+            "--force-reinstall",
+            "--no-warn-conflicts",
+            "--no-warn-script-location",
+            "-r",
+            str(requirements),
+        ],
+        target,
+        what,
+    )
+
+
+def _install(requirements: _Requirements, target: str | None) -> None:
+    # Hash-checked files first: pip checks every hash before it installs anything.
+    # A failing second step leaves the first one's packages installed; the error
+    # carries a fresh report of where the environment stands.
+    if requirements.hashed:
+        with tempfile.TemporaryDirectory(prefix="reqlock-sync-") as tmp:
+            what = f"install {requirements.hashed_count} locked package(s)"
+            _pip_install(tmp, requirements.hashed, ["--require-hashes"], target, what)
+    if requirements.direct:
+        what = (
+            f"install {requirements.direct_count} locked vcs or directory package(s) "
+            "(without hashes)"
         )
+        if "--no-index" in requirements.direct.splitlines():
+            what += (
+                "; pip had no index to take build requirements from "
+                "(the lock names none; see --index-url)"
+            )
+        with tempfile.TemporaryDirectory(prefix="reqlock-sync-") as tmp:
+            _pip_install(tmp, requirements.direct, [], target, what)
 
 
 def _same_environment(inventory: Inventory) -> bool:
@@ -385,8 +282,7 @@ class _Job:
             allow_unowned=self.allow_unowned,
         )
 
-    def requirements(self, verified: Verified, names: Collection[str]) -> str:
-        """The text for pip; validated, so it raises before anything changes."""
+    def _export(self, verified: Verified, names: Collection[str], *, hashes: bool) -> str:
         return export_requirements(
             self.lock.lock,
             environment=verified.inventory.environment,
@@ -398,6 +294,20 @@ class _Job:
             lock_dir=self.lock.directory,
             lock_name=self.lock.name,
             only_selected=True,
+            hashes=hashes,
+        )
+
+    def requirements(self, verified: Verified, names: Collection[str]) -> _Requirements:
+        """The texts for pip; validated, so it raises before anything changes.
+        vcs and directory packages go to the second, unhashed step."""
+        direct = set(verified.selection.direct_sources())
+        hashed = [name for name in names if name not in direct]
+        unhashed = [name for name in names if name in direct]
+        return _Requirements(
+            hashed=self._export(verified, hashed, hashes=True) if hashed else "",
+            hashed_count=len(hashed),
+            direct=self._export(verified, unhashed, hashes=False) if unhashed else "",
+            direct_count=len(unhashed),
         )
 
 
@@ -442,10 +352,11 @@ def sync(
     plan = plan_sync(before.report, protected=_own_runtime() if same else ())
     names = plan.to_install()
     builds = tuple(name for name in before.selection.sdist_builds() if name in names)
-    plan = dataclasses.replace(plan, builds=builds)
-    # Written (and validated) before anything changes: a package pip cannot install
-    # with hashes, or an unsafe lock string, stops the sync with the environment intact.
-    text = job.requirements(before, names) if names else ""
+    unhashed = unhashed_installs(before.selection, names, job.lock.directory)
+    plan = dataclasses.replace(plan, builds=builds, unhashed=unhashed)
+    # Written (and validated) before anything changes: an unsafe lock string stops
+    # the sync with the environment intact.
+    text = job.requirements(before, names)
     if dry_run or plan.empty:
         return SyncResult(plan=plan, report=before.report, dry_run=dry_run, changed=False)
     _refuse_startup_code(before.report)
@@ -464,12 +375,10 @@ def sync(
     return SyncResult(plan=plan, report=after_report, dry_run=False, changed=True)
 
 
-def _apply(plan: SyncPlan, text: str, pip_target: str | None) -> None:
-    names = plan.to_install()
+def _apply(plan: SyncPlan, text: _Requirements, pip_target: str | None) -> None:
     # Install first: pip checks every hash (and builds every sdist) before it
-    # installs anything, so a failure here leaves the environment as it was.
-    if names:
-        _install(text, len(names), pip_target)
+    # installs anything, so a failure here removes nothing.
+    _install(text, pip_target)
     if plan.remove:
         _run_pip(
             ["uninstall", "--yes", *(change.name for change in plan.remove)],
@@ -487,9 +396,9 @@ def _repaired(job: _Job, plan: SyncPlan, pip_target: str | None) -> Report:
     broken = tuple(
         name
         for name in plan_sync(after.report).to_install()
-        if any(p.package == name and p.kind in _REINSTALL_KINDS for p in after.report.problems)
+        if any(p.package == name and p.kind in REINSTALL_KINDS for p in after.report.problems)
     )
     if not broken:
         return after.report
-    _install(job.requirements(after, broken), len(broken), pip_target)
+    _install(job.requirements(after, broken), pip_target)
     return job.check().report

@@ -35,6 +35,7 @@ def build_metadata(
     pip prepares the metadata (PEP 517 ``prepare_metadata_for_build_wheel``) in an
     isolated build environment whose build requirements come from ``index_urls``.
     """
+    what = f"{package} {version}" if version else package
     env = clean_pip_env()
     # Index URLs travel in the environment, not on the command line, so that
     # credentials in them do not show up in process listings.
@@ -42,6 +43,9 @@ def build_metadata(
         env["PIP_INDEX_URL"] = index_urls[0]
         if len(index_urls) > 1:
             env["PIP_EXTRA_INDEX_URL"] = " ".join(index_urls[1:])
+    else:
+        # --no-index: the build environment must not reach an index either.
+        env["PIP_NO_INDEX"] = "1"
     with tempfile.TemporaryDirectory(prefix="reqlock-build-") as tmp:
         report = Path(tmp) / "report.json"
         cmd = [
@@ -63,7 +67,7 @@ def build_metadata(
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise MetadataError(
-                f"{package} {version}: could not run pip to build its metadata: {exc}",
+                f"{what}: could not run pip ({_interpreter(python)}) to build its metadata: {exc}",
                 package=package,
                 version=version,
                 reason="build-failed",
@@ -71,7 +75,9 @@ def build_metadata(
         if proc.returncode != 0 or not report.exists():
             tail = _last_lines(proc.stderr or proc.stdout, index_urls)
             raise MetadataError(
-                f"{package} {version}: building the sdist's metadata failed:\n{tail}",
+                f"{what}: preparing its metadata failed (pip on {_interpreter(python)}; "
+                "the build backend runs on this interpreter, not on the lock's targets):"
+                f"\n{tail}",
                 package=package,
                 version=version,
                 reason="build-failed",
@@ -82,14 +88,14 @@ def build_metadata(
             item = data["install"][0]
         except (ValueError, KeyError, IndexError, TypeError, OSError):
             raise MetadataError(
-                f"{package} {version}: pip wrote no usable report",
+                f"{what}: pip wrote no usable report",
                 package=package,
                 version=version,
                 reason="build-failed",
             ) from None
     if not isinstance(item, Mapping):
         raise MetadataError(
-            f"{package} {version}: pip wrote no usable report",
+            f"{what}: pip wrote no usable report",
             package=package,
             version=version,
             reason="build-failed",
@@ -102,3 +108,10 @@ def _last_lines(text: str, secrets: Sequence[str], count: int = 12) -> str:
         text = text.replace(url, redact_url(url))
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return "\n".join("    " + line for line in lines[-count:])
+
+
+def _interpreter(python: str) -> str:
+    """The interpreter a build ran on, as the user should see it."""
+    if python == sys.executable:
+        return f"{python}, Python {sys.version.split()[0]}"
+    return python

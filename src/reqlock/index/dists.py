@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
+from reqlock.files import NotARegularFile, TooLarge, read_file_url
 from reqlock.index.cache import Cache
 from reqlock.index.client import HttpClient, Response
 from reqlock.index.metadata import (
@@ -45,6 +46,7 @@ from reqlock.progress import Reporter
 from reqlock.urls import redact_url
 
 _MAX_METADATA_BYTES = 16 * 1024 * 1024
+_MAX_LOCAL_BYTES = 2 * 1024 * 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 # Never cached: it says nothing about the wheel, only about this run.
 _OFFLINE = "it is not in the cache (--offline)"
@@ -92,6 +94,11 @@ class Dists:
         # made now must not be remembered as final.
         self.records_incomplete = False
 
+    @property
+    def build_settings(self) -> BuildSettings:
+        """How sdists whose metadata is not static get built."""
+        return self._build_settings
+
     # -- metadata ------------------------------------------------------------
 
     def prefetch_metadata(
@@ -130,7 +137,13 @@ class Dists:
         return meta
 
     def _load_metadata_inner(self, name: str, version: str, dist: DistFile) -> DistMetadata:
-        key = dist.sha256 or hashlib.sha256(dist.url.encode()).hexdigest()
+        if dist.sha256:
+            key = dist.sha256
+        elif _is_local(dist.url):
+            # A local file can change under its name: key by its content.
+            key = self.sha256(dist, package=name)
+        else:
+            key = hashlib.sha256(dist.url.encode()).hexdigest()
         if self._cache is not None:
             data = self._cache.get_blob("metadata", key)
             if data is not None:
@@ -138,7 +151,7 @@ class Dists:
             built = self._cache.get_blob("built", key)
             if built is not None:
                 return metadata_from_pip_report(json.loads(built), package=name, version=version)
-        if self._offline:
+        if self._offline and not _is_local(dist.url):
             raise MetadataError(
                 f"{name} {version}: metadata of {dist.filename} is not in the cache (--offline)",
                 package=name,
@@ -160,6 +173,10 @@ class Dists:
         return meta
 
     def _wheel_metadata(self, name: str, version: str, dist: DistFile) -> bytes:
+        if _is_local(dist.url):
+            whole = self.download(dist, package=name)
+            self._seed_record(dist, whole)
+            return wheel_metadata(whole, filename=dist.filename, package=name, version=version)
         if dist.metadata_hashes is False:
             return self._wheel_metadata_from_file(name, version, dist)
         metadata_file = Once(lambda: self._metadata_file(name, version, dist))
@@ -390,6 +407,10 @@ class Dists:
             data = self._cache.get_blob("dist", dist.sha256)
             if data is not None:
                 return data
+        if _is_local(dist.url):
+            data = _read_local(dist, package)
+            self._check_hash(dist, data, package)
+            return data
         if self._offline:
             raise IndexFetchError(
                 f"{package}: {dist.filename} is not in the cache (--offline)",
@@ -430,6 +451,22 @@ class Dists:
                     package=package,
                     hint="the index or a proxy serves altered files; do not use it",
                 )
+
+
+def _is_local(url: str) -> bool:
+    return url.startswith("file:")
+
+
+def _read_local(dist: DistFile, package: str) -> bytes:
+    """The bytes of a local file (a --find-links directory's, or an archive path)."""
+    try:
+        return read_file_url(dist.url, limit=_MAX_LOCAL_BYTES)
+    except (OSError, NotARegularFile, TooLarge) as exc:
+        raise IndexFetchError(
+            f"{package}: cannot read {dist.url}: {getattr(exc, 'strerror', None) or exc}",
+            url=dist.url,
+            package=package,
+        ) from None
 
 
 class _HashMismatch(IndexFetchError):

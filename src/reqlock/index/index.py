@@ -29,6 +29,7 @@ from reqlock.index.build import build_metadata
 from reqlock.index.cache import Cache, CachedPage
 from reqlock.index.client import HttpClient
 from reqlock.index.dists import BuildSettings, Dists
+from reqlock.index.findlinks import FindLinks
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.once import Once, Runner
 from reqlock.index.pages import (
@@ -74,10 +75,12 @@ class Index:
         credentials: Credentials | None = None,
         builder: Builder = build_metadata,
         policy: IndexPolicy | None = None,
+        find_links: Sequence[str] = (),
+        no_index: bool = False,
     ) -> None:
-        given = [
-            u if u.endswith("/") else u + "/" for u in (list(index_urls) or [DEFAULT_INDEX_URL])
-        ]
+        # No index URL means the default index, unless no_index says "none".
+        chosen = list(index_urls) or ([] if no_index else [DEFAULT_INDEX_URL])
+        given = [u if u.endswith("/") else u + "/" for u in chosen]
         # Credentials never travel inside URLs past this point: the HTTP client
         # attaches them by origin. (URLs given with user info are split here; no
         # environment is consulted: ``credentials`` holds what the caller found.)
@@ -113,6 +116,15 @@ class Index:
                 # environment, never argv).
                 index_urls=list(build_index_urls or given),
             ),
+        )
+        links, link_credentials = split_credentials(list(find_links), {})
+        self._http.add_credentials(link_credentials)
+        self._find_links = FindLinks(
+            links,
+            http=self._http,
+            allows=self._policy.allows,
+            reporter=self._reporter,
+            offline=offline,
         )
         self._lock = threading.Lock()
         self._pages: dict[str, Once[ProjectPage]] = {}
@@ -166,6 +178,10 @@ class Index:
             }
 
     def _load_project(self, name: NormalizedName) -> ProjectPage:
+        # Find-links locations come first: the user pointed at them on purpose
+        # (vendor or GPU builds), and a project found there is not mixed with an
+        # index's files, as a project is not mixed across indexes.
+        linked = self._find_links.page(name) if self._find_links.locations else None
         if self._mix_indexes:
             found = [
                 page
@@ -173,15 +189,21 @@ class Index:
                 if page is not None
             ]
             self._reporter.fetched_page(name)
+            if linked is not None:
+                found.insert(0, linked)
             if found:
                 return merge_pages(found)
+        if linked is not None:
+            self._reporter.fetched_page(name)
+            return linked
         for index_url in self.index_urls:
             page = self._load_page(index_url, name)
             if page is not None:
                 self._reporter.fetched_page(name)
                 return page
         self._reporter.fetched_page(name)
-        return ProjectPage(name=name, index=self.index_urls[0], files_by_version={})
+        first = self.index_urls[0] if self.index_urls else ""
+        return ProjectPage(name=name, index=first, files_by_version={})
 
     def _load_page(self, index_url: str, name: NormalizedName) -> ProjectPage | None:
         """The page of ``name`` on one index, or None when that index lacks it."""
@@ -289,6 +311,34 @@ class Index:
                 f"{name}: ignoring the file {redact_url(url)!r} listed by the index: {problem}"
             )
         return False
+
+    # -- what direct references share (see reqlock.index.sources) ------------
+
+    @property
+    def build_settings(self) -> BuildSettings:
+        """How metadata that needs a build is built (pip, its indexes, allowed?)."""
+        return self._dists.build_settings
+
+    @property
+    def cache(self) -> Cache | None:
+        """The on-disk cache, if any."""
+        return self._cache
+
+    @property
+    def offline(self) -> bool:
+        """Whether the network is off (answers come from the cache only)."""
+        return self._offline
+
+    @property
+    def reporter(self) -> Reporter:
+        """Where progress and warnings go."""
+        return self._reporter
+
+    def public_url(self, url: str) -> str:
+        """``url`` without user info; its credentials are kept for its origin."""
+        public, found = split_credentials([url], {})
+        self._http.add_credentials(found)
+        return public[0]
 
     # -- files (see reqlock.index.dists) -------------------------------------
 

@@ -15,6 +15,7 @@ __all__ = [
     "ProjectPage",
     "file_url_problem",
     "merge_pages",
+    "parse_flat_page",
     "parse_project_page",
 ]
 
@@ -240,6 +241,12 @@ def parse_project_page(
             hint="check that the index URL points at a PEP 503/691 simple index",
         )
     return ProjectPage(name=name, index=index, files_by_version=grouped, convert=convert)
+
+
+def parse_flat_page(body: bytes, *, page_url: str) -> list[DistFile]:
+    """The files an HTML page links to (a ``--find-links`` page: any project's
+    files on one page), with hashes from ``#sha256=`` fragments."""
+    return _parse_html(body, page_url, "")
 
 
 def _filename_of(entry: Any) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 __all__ = ["Prepared", "inputs_fingerprint", "lock", "prepare", "stored_fingerprint"]
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from packaging.pylock import Pylock
 
     from reqlock.index.auth import Credentials
+    from reqlock.index.sources import DirectDist, VcsKey
     from reqlock.locking.resolution import Resolution
 
 # The resolver and the lock writer (resolvelib, packaging.pylock) are imported only
@@ -65,6 +68,7 @@ def prepare(
     environ: Mapping[str, str] | None = None,
 ) -> Prepared:
     """Read the requirements, decide the settings and fingerprint the inputs."""
+    from reqlock.locking.directs import local_digests
     from reqlock.locking.fingerprint import fingerprint
 
     env = os.environ if environ is None else environ
@@ -78,6 +82,8 @@ def prepare(
         exclude_newer=settings.exclude_newer,
         layers=[_stored_digest(other) for _, other in pinned_by],
         index_strategy=settings.index_strategy,
+        find_links=settings.find_links,
+        local_sources=local_digests(reqs),
     )
     return Prepared(requirements=reqs, settings=settings, fingerprint=prints)
 
@@ -130,17 +136,24 @@ def lock(
     kept, constraints = _plan(settings, previous, pinned_by)
     cache = Cache(settings.cache_dir) if settings.cache_dir is not None else None
     key = _memo_key(prepared, kept, constraints)
-    if cache is not None and not settings.refresh:
+    # A remembered resolution is valid while its index pages are; local projects,
+    # repositories and find-links locations have no such pages, so locks that use
+    # them are always worked out again.
+    memo_ok = cache is not None and not _has_direct(prepared.requirements)
+    memo_ok = memo_ok and not settings.find_links
+    if memo_ok and cache is not None and not settings.refresh:
         remembered = _remembered(prepared, cache, key, reporter)
         if remembered is not None:
             return remembered
     warned = len(reporter.warnings)
     with _open_index(settings, cache, reporter, transport) as index:
         for line in prepared.requirements.requirements:
-            index.prefetch_project(line.name)
-        resolutions = _resolve_targets(prepared, index, kept, constraints, reporter)
+            if line.direct is None:
+                index.prefetch_project(line.name)
+        prepared, direct = _load_direct(prepared, index, previous)
+        resolutions = _resolve_targets(prepared, index, kept, constraints, reporter, direct=direct)
         result = _build_lock(prepared, index, resolutions)
-        if cache is not None and not index.records_incomplete():
+        if memo_ok and cache is not None and not index.records_incomplete():
             keys = [key]
             if not settings.upgrade and not settings.upgrade_packages:
                 # Re-locking with this very lock as the previous one keeps all of its
@@ -159,6 +172,7 @@ def _build_lock(prepared: Prepared, index: Index, resolutions: list[Resolution])
     settings = prepared.settings
     pylock = build_pylock(
         resolutions,
+        lock_dir=settings.lock_dir,
         sha256_of=lambda dist, package: index.sha256(dist, package=package),
         record_of=lambda dist, package: index.record_digest(dist, package=package),
         tool={
@@ -319,6 +333,8 @@ def _open_index(
         reporter=reporter,
         hedge_after=settings.hedge_after,
         policy=settings.policy,
+        find_links=settings.find_links,
+        no_index=not settings.index_urls,
     )
 
 
@@ -327,7 +343,7 @@ def _prefetch_records(index: Index, resolutions: Sequence[Resolution]) -> None:
     on the index's pool, while the lock is assembled."""
     for resolution in resolutions:
         for pin in resolution.pins.values():
-            for dist in pin.files:
+            for dist in pin.files if pin.direct is None else ():
                 index.prefetch_record(dist, pin.name)
 
 
@@ -337,6 +353,8 @@ def _resolve_targets(
     kept: Sequence[Mapping[NormalizedName, Version]],
     constraints: Sequence[Sequence[Constraint]],
     reporter: Reporter,
+    *,
+    direct: Mapping[NormalizedName, DirectDist],
 ) -> list[Resolution]:
     from reqlock.locking.resolve import ResolveOptions, resolve
 
@@ -362,11 +380,51 @@ def _resolve_targets(
             options=options,
             reporter=reporter,
             extra_constraints=target_constraints,
+            direct=direct,
         )
         resolutions.append(resolution)
         for name, pin in resolution.pins.items():
             earlier.setdefault(name, pin.version)
     return resolutions
+
+
+def _has_direct(reqs: RequirementSet) -> bool:
+    return bool(reqs.unnamed) or any(line.direct is not None for line in reqs.requirements)
+
+
+def _load_direct(
+    prepared: Prepared, index: Index, previous: Pylock | None
+) -> tuple[Prepared, Mapping[NormalizedName, DirectDist]]:
+    """Load the direct references (named from their metadata where the lines gave
+    no name); re-locking keeps the previous lock's commits unless upgrading."""
+    if not _has_direct(prepared.requirements):
+        return prepared, {}
+    import tempfile
+
+    from reqlock.index.sources import DirectSources
+    from reqlock.locking.directs import load_directs
+
+    settings = prepared.settings
+    keep = {} if settings.upgrade or previous is None else _kept_commits(previous, settings)
+    with tempfile.TemporaryDirectory(prefix="reqlock-git-") as scratch:
+        where = settings.cache_dir / "git" if settings.cache_dir is not None else Path(scratch)
+        sources = DirectSources(index, git_dir=where, keep_commits=keep)
+        reqs, direct = load_directs(prepared.requirements, sources)
+    return dataclasses.replace(prepared, requirements=reqs), direct
+
+
+def _kept_commits(previous: Pylock, settings: Settings) -> dict[VcsKey, str]:
+    """The commits ``previous`` locked, by repository, revision and subdirectory,
+    for the packages allowed to stay."""
+    kept: dict[VcsKey, str] = {}
+    for package in previous.packages:
+        vcs = package.vcs
+        if vcs is None or vcs.url is None or vcs.commit_id is None:
+            continue
+        if package.name in settings.upgrade_packages:
+            continue
+        kept[(vcs.url, vcs.requested_revision, vcs.subdirectory)] = vcs.commit_id
+    return kept
 
 
 def _stored_digest(lock: Pylock) -> str:

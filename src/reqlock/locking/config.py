@@ -6,6 +6,8 @@ Example::
     targets = ["linux-x86_64-py3.12", "macos-arm64-py3.12", "arm-box"]
     index-url = "https://pypi.org/simple/"      # optional
     extra-index-urls = []                       # optional
+    find-links = ["wheels/"]                    # optional: directories or flat pages
+    no-index = false                            # optional: find-links only
     pre = false                                 # optional
 
     [tool.reqlock.environments]                 # locked in this order
@@ -42,7 +44,10 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 _ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-_KNOWN_KEYS = {"targets", "environments", "custom-targets", "index-url", "extra-index-urls", "pre"}
+_KNOWN_KEYS = {
+    "targets", "environments", "custom-targets", "index-url", "extra-index-urls", "pre",
+    "find-links", "no-index",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,6 +69,8 @@ class ProjectConfig:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     pre: bool = False
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
 
     @property
     def options(self) -> Options:
@@ -73,6 +80,8 @@ class ProjectConfig:
             extra_index_urls=self.extra_index_urls or None,
             pre=True if self.pre else None,
             targets=self.targets or None,
+            find_links=self.find_links or None,
+            no_index=True if self.no_index else None,
         )
 
     def environment(self, name: str) -> Environment:
@@ -137,6 +146,9 @@ def parse_config(table: Any, *, root: Path) -> ProjectConfig:
     pre = table.get("pre", False)
     if not isinstance(pre, bool):
         raise ConfigError("must be true or false", key=f"{prefix}.pre")
+    no_index = table.get("no-index", False)
+    if not isinstance(no_index, bool):
+        raise ConfigError("must be true or false", key=f"{prefix}.no-index")
     return ProjectConfig(
         root=root,
         targets=targets,
@@ -144,7 +156,24 @@ def parse_config(table: Any, *, root: Path) -> ProjectConfig:
         index_url=index_url,
         extra_index_urls=tuple(extra),
         pre=pre,
+        find_links=_find_links(table.get("find-links", []), root, prefix),
+        no_index=no_index,
     )
+
+
+def _find_links(value: Any, root: Path, prefix: str) -> tuple[str, ...]:
+    """Flat-page URLs as given; directories made absolute from the project root."""
+    from reqlock.errors import ReqlockError
+    from reqlock.locking.reqdirect import find_links_location
+
+    key = f"{prefix}.find-links"
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError("must be a list of directories or URLs", key=key)
+
+    def fail(message: str, hint: str | None) -> ReqlockError:
+        return ConfigError(message, key=key, hint=hint)
+
+    return tuple(find_links_location(v, base_dir=str(root), fail=fail) for v in value)
 
 
 def _targets(value: Any, custom: Mapping[str, Any], prefix: str) -> tuple[Target, ...]:

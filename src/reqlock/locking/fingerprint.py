@@ -36,18 +36,34 @@ def fingerprint(
     extra_requirements: Sequence[str] = (),
     layers: Sequence[str] = (),
     index_strategy: str = "first-index",
+    find_links: Sequence[str] = (),
+    local_sources: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Digests of the inputs of a lock, by kind."""
+    """Digests of the inputs of a lock, by kind.
+
+    ``local_sources`` maps each local directory or archive a requirement names to
+    a digest of what decides its metadata (``pyproject.toml``, ``setup.cfg``,
+    ``setup.py``; an archive's bytes), so that a changed local project makes the
+    lock stale."""
     lines = sorted(
         [str(line.requirement), list(line.hashes), line.constraint]
+        + ([line.direct.key, line.direct.editable] if line.direct is not None else [])
         for line in (*reqs.requirements, *reqs.constraints)
+    )
+    lines += sorted(
+        [u.direct.key, u.direct.editable, sorted(u.extras), str(u.marker), list(u.hashes)]
+        for u in reqs.unnamed
     )
     result = {
         "requirements": _digest([lines, sorted(extra_requirements)]),
         "targets": _digest(
             [[t.name, sorted(t.environment.items()), [str(tag) for tag in t.tags]] for t in targets]
         ),
-        "indexes": _digest([redact_url(u) for u in index_urls]),
+        "indexes": _digest(
+            [redact_url(u) for u in index_urls]
+            # Only when given, so that existing locks stay current.
+            + ([["find-links", [redact_url(u) for u in find_links]]] if find_links else [])
+        ),
         "options": _digest(
             {
                 "pre": pre,
@@ -61,6 +77,8 @@ def fingerprint(
     }
     if layers:
         result["layers"] = _digest(list(layers))
+    if local_sources:
+        result["local"] = _digest(sorted(local_sources.items()))
     return result
 
 

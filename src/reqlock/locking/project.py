@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["EnvironmentLock", "Staleness", "check_environments", "lock_environments"]
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,9 +90,10 @@ def lock_environments(
         # Read even with --upgrade: its pins are not kept, but the change summary
         # compares against it.
         previous = read_previous(env.lock_path)
+        here = dataclasses.replace(options or Options(), lock_dir=env.lock_path.parent)
         result = lock(
             [os.fspath(p) for p in env.requirements],
-            options=options,
+            options=here,
             project=config.options,
             previous=previous,
             pinned_by=list(done),

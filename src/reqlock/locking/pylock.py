@@ -21,12 +21,16 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 from packaging.markers import Marker
 from packaging.pylock import (
     Package,
+    PackageArchive,
+    PackageDirectory,
     PackageSdist,
+    PackageVcs,
     PackageWheel,
     Pylock,
     PylockValidationError,
@@ -69,6 +73,7 @@ def build_pylock(
     sha256_of: Callable[[DistFile, str], str],
     tool: Mapping[str, Any] | None = None,
     record_of: RecordOf | None = None,
+    lock_dir: str | os.PathLike[str] | None = None,
 ) -> Pylock:
     """Merge per-target resolutions into one validated :class:`Pylock`.
 
@@ -76,8 +81,11 @@ def build_pylock(
     downloading it when the index has none). ``record_of(wheel, package)`` gives a
     wheel's RECORD digest, or None when it has none: the digests of a package's
     wheels go in its ``[packages.tool.reqlock.records]`` table (read back by
-    :func:`reqlock.deploy.integrity.locked_records`).
+    :func:`reqlock.deploy.integrity.locked_records`). Local paths (archives,
+    directories, find-links files) are written relative to ``lock_dir``, the
+    directory the lock will be in (default: the working directory).
     """
+    base = os.path.abspath(lock_dir if lock_dir is not None else os.curdir)
     targets = [r.target for r in resolutions]
     # (name, version) -> the targets using it, and the pins (one per target).
     users: dict[tuple[NormalizedName, Version], list[tuple[Target, Pin]]] = {}
@@ -94,6 +102,7 @@ def build_pylock(
                 all_targets=targets,
                 sha256_of=sha256_of,
                 record_of=record_of,
+                base=base,
             )
         )
     lowest = min(Version(t.environment["python_version"]) for t in targets)
@@ -120,16 +129,19 @@ def _package(
     all_targets: Sequence[Target],
     sha256_of: Callable[[DistFile, str], str],
     record_of: RecordOf | None,
+    base: str,
 ) -> Package:
     used_by = [t for t, _ in entries]
     marker: Marker | None = None
     if len(used_by) != len(all_targets):
         marker = Marker(" or ".join(f"({environment_marker(t)})" for t in used_by))
+    first = entries[0][1]
+    if first.direct is not None:
+        return _direct_package(first, version, marker, base)
     files: dict[str, DistFile] = {}
     for _, pin in entries:
         for dist in pin.files:
             files.setdefault(dist.filename, dist)
-    first = entries[0][1]
     deps = sorted({d for _, pin in entries for d in pin.dependencies})
     sdists = [f for f in files.values() if not f.is_wheel]
     wheels = sorted((f for f in files.values() if f.is_wheel), key=lambda f: f.filename)
@@ -139,10 +151,10 @@ def _package(
         version=version,
         marker=marker,
         requires_python=first.metadata.requires_python,
-        index=redact_url(first.files[0].index if first.files else first.index),
+        index=redact_url(first.files[0].index if first.files else first.index) or None,
         dependencies=[{"name": d} for d in deps] or None,
-        sdist=_sdist(sdist, name, sha256_of) if sdist else None,
-        wheels=[_wheel(w, name, sha256_of) for w in wheels] or None,
+        sdist=_sdist(sdist, name, sha256_of, base) if sdist else None,
+        wheels=[_wheel(w, name, sha256_of, base) for w in wheels] or None,
         tool=_records_tool(wheels, name, record_of),
     )
 
@@ -162,26 +174,90 @@ def _records_tool(
     return {TOOL_KEY: {RECORDS_KEY: records}} if records else None
 
 
+def _direct_package(pin: Pin, version: Version, marker: Marker | None, base: str) -> Package:
+    """The entry of a direct reference: ``archive``, ``vcs`` or ``directory``.
+
+    A directory's version is left out: PEP 751 forbids it where the lock cannot
+    guarantee it (the tree can change after locking)."""
+    direct = pin.direct
+    assert direct is not None
+    deps = [{"name": d} for d in pin.dependencies] or None
+    common: dict[str, Any] = {
+        "name": pin.name,
+        "marker": marker,
+        "requires_python": pin.metadata.requires_python,
+        "dependencies": deps,
+    }
+    if direct.archive is not None:
+        where = _location(direct.archive.url, base)
+        archive = PackageArchive(
+            url=where.get("url"),
+            path=where.get("path"),
+            size=direct.archive.size,
+            hashes={"sha256": direct.archive.sha256 or ""},
+        )
+        return Package(**common, version=version, archive=archive)
+    if direct.vcs is not None:
+        vcs = PackageVcs(
+            type="git",
+            url=redact_url(direct.vcs.url),
+            requested_revision=direct.vcs.requested_revision,
+            commit_id=direct.vcs.commit,
+            subdirectory=direct.vcs.subdirectory,
+        )
+        return Package(**common, version=version, vcs=vcs)
+    assert direct.reference.path is not None
+    directory = PackageDirectory(
+        path=_relative(direct.reference.path, base),
+        editable=True if direct.reference.editable else None,
+    )
+    return Package(**common, directory=directory)
+
+
+def _relative(path: str, base: str) -> str:
+    """``path`` relative to the lock's directory, with '/' separators (PEP 751)."""
+    try:
+        relative = os.path.relpath(path, base)
+    except ValueError:  # another drive on Windows: only an absolute path works
+        return PurePath(path).as_posix()
+    return PurePath(relative).as_posix()
+
+
+def _location(url: str, base: str) -> dict[str, str]:
+    """``{"path": ...}`` for a local file (relative to the lock), else ``{"url": ...}``."""
+    if url.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+        from urllib.request import url2pathname
+
+        return {"path": _relative(url2pathname(unquote(urlsplit(url).path)), base)}
+    return {"url": redact_url(url)}
+
+
 def _file_fields(
-    dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]
+    dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str], base: str
 ) -> dict[str, Any]:
-    url = redact_url(dist.url)
+    where = _location(dist.url, base)
+    tail = (where.get("url") or where["path"]).rsplit("/", 1)[-1]
     return {
-        # The name is only needed when the URL does not end in it.
-        "name": None if url.rsplit("/", 1)[-1] == dist.filename else dist.filename,
-        "url": url,
+        # The name is only needed when the URL or path does not end in it.
+        "name": None if tail == dist.filename else dist.filename,
+        **where,
         "upload_time": _parse_time(dist.upload_time),
         "size": dist.size,
         "hashes": {"sha256": sha256_of(dist, package)},
     }
 
 
-def _sdist(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]) -> PackageSdist:
-    return PackageSdist(**_file_fields(dist, package, sha256_of))
+def _sdist(
+    dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str], base: str
+) -> PackageSdist:
+    return PackageSdist(**_file_fields(dist, package, sha256_of, base))
 
 
-def _wheel(dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str]) -> PackageWheel:
-    return PackageWheel(**_file_fields(dist, package, sha256_of))
+def _wheel(
+    dist: DistFile, package: str, sha256_of: Callable[[DistFile, str], str], base: str
+) -> PackageWheel:
+    return PackageWheel(**_file_fields(dist, package, sha256_of, base))
 
 
 def _parse_time(text: str | None) -> datetime | None:

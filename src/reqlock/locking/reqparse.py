@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["Line", "Parser", "redact", "split_options"]
 
+import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -17,22 +18,27 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from reqlock.errors import ConfigError, RequirementsError
+from reqlock.locking.reqdirect import (
+    Fail,
+    check_hashes,
+    find_links_location,
+    is_archive_name,
+    locate,
+    named_line,
+    reference_of_url,
+)
+from reqlock.locking.reqlines import expand, logical_lines
 from reqlock.locking.requirements import (
     Loader,
     Origin,
     RequirementLine,
     RequirementSet,
+    UnnamedLine,
     format_control,
     read_failure,
 )
 from reqlock.urls import check_url, redact_text
 
-# '#' starts a comment at the start of a line or after whitespace (pip), so the
-# fragment of 'name @ https://host/f.whl#sha256=...' survives.
-_COMMENT_RE = re.compile(r"(?:^|(?<=\s))#")
-_COMMENT_LINE_RE = re.compile(r"\s*#")
-_VARIABLE_RE = re.compile(r"\$\{([^}]*)\}")
-_VARIABLE_NAME_RE = re.compile(r"[A-Z0-9_]+")
 _OPTION_START_RE = re.compile(r"(?:^|\s)-")
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # At least two characters, so that a Windows drive ('C:\\') is not taken for a scheme.
@@ -40,11 +46,6 @@ _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 _NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE | re.ASCII)
 _HEX_RE = re.compile(r"[0-9a-fA-F]+")
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
-# pip takes a "name" with one of these endings for a local archive.
-_ARCHIVE_SUFFIXES = (
-    ".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz",
-    ".tar.xz", ".txz", ".tlz", ".tar.lz", ".tar.lzma",
-)  # fmt: skip
 _MAX_DEPTH = 64
 
 _SHORT = {
@@ -55,18 +56,14 @@ _SHORT = {
     "-f": "--find-links",
     "-C": "--config-settings",
 }
-_FLAGS = frozenset({"--pre", "--require-hashes"})
+_FLAGS = frozenset({"--pre", "--require-hashes", "--no-index"})
 _WITH_VALUE = frozenset(
     {"--requirement", "--constraint", "--index-url", "--extra-index-url", "--only-binary",
-     "--no-binary", "--hash"}
+     "--no-binary", "--hash", "--editable", "--find-links"}
 )  # fmt: skip
 _BUILD_HINT = "a lock records what to install, not how to build it; remove the option"
 _PRE_HINT = "use --pre to allow pre-releases"
 _UNSUPPORTED = {
-    "--editable": "reqlock locks index packages; use 'name @ file:///path' for a local project",
-    "--find-links": "reqlock finds packages on indexes only; serve the files from an index "
-    "and add it with --extra-index-url",
-    "--no-index": "a lock is resolved against an index; set -i/--index-url",
     "--trusted-host": "use an https index; plain-http hosts are allowed in reqlock's "
     "configuration, not in requirements files",
     "--prefer-binary": "a lock records every compatible wheel already; "
@@ -84,8 +81,9 @@ _UNSUPPORTED = {
 }
 _KNOWN = _FLAGS | _WITH_VALUE | frozenset(_UNSUPPORTED)
 _SUPPORTED_LIST = (
-    "-r, -c, -i/--index-url, --extra-index-url, --pre, --only-binary, --no-binary, "
-    "--require-hashes, and --hash after a requirement"
+    "-r, -c, -e/--editable, -i/--index-url, --extra-index-url, --no-index, "
+    "-f/--find-links, --pre, --only-binary, --no-binary, --require-hashes, "
+    "and --hash after a requirement"
 )
 
 
@@ -106,6 +104,15 @@ class Line:
     def origin(self) -> Origin:
         return Origin(file=self.file, line=self.number, text=self.text)
 
+    @property
+    def base_dir(self) -> str:
+        """The directory relative paths on this line start from: the file's own
+        (as uv; pip uses the working directory, which makes a lock depend on
+        where it was made), or the working directory for in-memory strings."""
+        if self.file.startswith("<"):
+            return os.getcwd()
+        return os.path.dirname(os.path.abspath(self.file))
+
     def error(self, message: str, *, hint: str | None = None) -> RequirementsError:
         # Messages may quote expanded text; put the ${VAR} back so that a token
         # from the environment never reaches an error. Short values are no secret
@@ -120,74 +127,6 @@ class Line:
             text=self.text,
             hint=redact(hint) if hint else None,
         )
-
-
-def _logical_lines(text: str, file: str) -> Iterator[tuple[int, str]]:
-    """Yield ``(first physical line number, line)`` with continuations joined,
-    comments removed and blank lines skipped."""
-    text = text.removeprefix("\ufeff")
-    parts: list[str] = []
-    start = 1
-    for number, physical in enumerate(text.splitlines(), start=1):
-        if not parts:
-            start = number
-        is_comment = _COMMENT_LINE_RE.match(physical) is not None
-        if physical.endswith("\\") and not is_comment:
-            if _COMMENT_RE.search(physical):
-                # pip would glue the next line onto this comment and drop it.
-                raise RequirementsError(
-                    "a comment ends with '\\', which would join the next line into it",
-                    file=file,
-                    line=number,
-                    text=redact(physical),
-                    hint="remove the '\\' or move the comment to its own line",
-                )
-            parts.append(physical[:-1])
-            continue
-        if not is_comment:
-            parts.append(physical)
-        line = _strip_comment("".join(parts))
-        parts = []
-        if line:
-            yield start, line
-    line = _strip_comment("".join(parts))
-    if line:
-        yield start, line
-
-
-def _strip_comment(line: str) -> str:
-    match = _COMMENT_RE.search(line)
-    return (line if match is None else line[: match.start()]).strip()
-
-
-def _expand(
-    text: str, file: str, number: int, environ: Mapping[str, str]
-) -> tuple[str, tuple[tuple[str, str], ...]]:
-    expansions: list[tuple[str, str]] = []
-
-    def replace(match: re.Match[str]) -> str:
-        name = match[1]
-        if not _VARIABLE_NAME_RE.fullmatch(name):
-            raise RequirementsError(
-                f"'${{{name}}}' is not expanded: variable names are A-Z, 0-9 and '_'",
-                file=file,
-                line=number,
-                text=redact(text),
-                hint="rename the variable in upper case, e.g. ${PIP_TOKEN}",
-            )
-        value = environ.get(name, "")
-        if not value:
-            raise RequirementsError(
-                f"environment variable {name} is not set (or empty)",
-                file=file,
-                line=number,
-                text=redact(text),
-                hint=f"set {name}; a lock must not contain a literal ${{{name}}}",
-            )
-        expansions.append((name, value))
-        return value
-
-    return _VARIABLE_RE.sub(replace, text), tuple(expansions)
 
 
 def split_options(text: str) -> tuple[str, str]:
@@ -294,6 +233,9 @@ class Parser:
         self.require_hashes = False
         self.binary_options: list[tuple[str, str]] = []
         self.sources: list[tuple[str, str]] = []
+        self.unnamed: list[UnnamedLine] = []
+        self.find_links: list[str] = []
+        self.no_index = False
 
     def result(self) -> RequirementSet:
         only_binary, no_binary = format_control(self.binary_options)
@@ -308,12 +250,15 @@ class Parser:
             no_binary=no_binary,
             binary_options=tuple(self.binary_options),
             sources=tuple(dict.fromkeys(self.sources)),
+            unnamed=tuple(self.unnamed),
+            find_links=tuple(dict.fromkeys(self.find_links)),
+            no_index=self.no_index,
         )
 
     def parse_file(self, name: str, text: str, *, constraint: bool, chain: tuple[str, ...]) -> None:
         self.sources.append((name, text))
-        for number, written in _logical_lines(text, name):
-            expanded, expansions = _expand(written, name, number, self.environ)
+        for number, written in logical_lines(text, name):
+            expanded, expansions = expand(written, name, number, self.environ)
             line = Line(
                 file=name,
                 number=number,
@@ -339,14 +284,34 @@ class Parser:
                 self.add_requirement(requirement, tuple(hashes), line, constraint=constraint)
             else:
                 for option, value in options:
-                    self._apply(option, value, line, chain=chain)
+                    self._apply(option, value, line, chain=chain, constraint=constraint)
 
-    def _apply(self, option: str, value: str | None, line: Line, *, chain: tuple[str, ...]) -> None:
+    def _apply(
+        self,
+        option: str,
+        value: str | None,
+        line: Line,
+        *,
+        chain: tuple[str, ...],
+        constraint: bool = False,
+    ) -> None:
         if value is None:
             if option == "--pre":
                 self.pre = True
+            elif option == "--no-index":
+                self.no_index = True
             else:
                 self.require_hashes = True
+        elif option == "--editable":
+            if constraint:
+                raise line.error(
+                    "a constraints file cannot hold -e", hint="move the line to a -r file"
+                )
+            self.add_requirement(value, (), line, constraint=False, editable=True)
+        elif option == "--find-links":
+            self.find_links.append(
+                find_links_location(value, base_dir=line.base_dir, fail=line_fail(line))
+            )
         elif option in ("--requirement", "--constraint"):
             # As in pip, '-r' inside a constraints file reads requirements.
             self._include(value, line, constraint=option == "--constraint", chain=chain)
@@ -398,16 +363,21 @@ class Parser:
         self.parse_file(resolved, text, constraint=constraint, chain=(*chain, resolved))
 
     def add_requirement(
-        self, text: str, hashes: tuple[str, ...], line: Line, *, constraint: bool
+        self,
+        text: str,
+        hashes: tuple[str, ...],
+        line: Line,
+        *,
+        constraint: bool,
+        editable: bool = False,
     ) -> None:
+        fail = line_fail(line)
         try:
             requirement = Requirement(text)
         except InvalidRequirement as exc:
-            if _looks_like_location(text):
-                raise line.error(
-                    f"{text!r} is a URL or path without a project name",
-                    hint="write 'name @ <url>' (a local file: 'name @ file:///absolute/path')",
-                ) from None
+            if editable or _looks_like_location(text) or is_archive_name(text):
+                self._add_located(text, hashes, line, constraint=constraint, editable=editable)
+                return
             reason = str(exc).splitlines()[0] if str(exc) else "invalid syntax"
             hint = None
             if line.text.rstrip().endswith("\\"):
@@ -415,31 +385,93 @@ class Parser:
             elif "after URL" in reason:
                 hint = "put a space between the URL and ';'"
             raise line.error(f"invalid requirement: {reason}", hint=hint) from None
-        if requirement.url is None and requirement.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        if editable:
             raise line.error(
-                f"{requirement.name!r} looks like a file name, not a project name",
-                hint="write 'name @ file:///absolute/path/to/the/file'",
+                "-e takes a local directory ('-e ./path' or '-e .[extras]')",
+                hint="remove -e to lock it from an index",
             )
+        if requirement.url is None and is_archive_name(requirement.name):
+            self._add_located(text, hashes, line, constraint=constraint, editable=False)
+            return
         if requirement.url is not None and not _SCHEME_RE.match(requirement.url):
             raise line.error(
                 f"direct reference {requirement.url!r} is not a URL",
-                hint="use an absolute URL such as https://... or file:///...",
+                hint="use an absolute URL such as https://... or file:///..., or a path "
+                "without 'name @'",
             )
-        if constraint and requirement.extras:
-            raise line.error(
-                "a constraint cannot have extras (pip refuses them too)",
-                hint="remove the [extras]; name them on the requirement instead",
+        self._check_constraint(requirement.extras, requirement.url is not None, line, constraint)
+        direct = None
+        if requirement.url is not None:
+            direct, egg, fragment_hashes = reference_of_url(
+                requirement.url, base_dir=line.base_dir, editable=False, fail=fail
             )
-        if constraint and requirement.url is not None:
-            raise line.error(
-                "a constraint cannot be a direct reference",
-                hint="move 'name @ url' to a requirements file (-r)",
-            )
+            if egg is not None and egg != canonicalize_name(requirement.name):
+                raise line.error(
+                    f"the line names {requirement.name} but its #egg= says {egg}",
+                    hint="make the two names agree (or drop #egg=)",
+                )
+            hashes = (*hashes, *fragment_hashes)
+            check_hashes(direct, hashes, fail)
         entry = RequirementLine(
             requirement=requirement,
             name=canonicalize_name(requirement.name),
             origin=line.origin(),
             hashes=tuple(sorted(set(hashes))),
             constraint=constraint,
+            direct=direct,
         )
         (self.constraints if constraint else self.requirements).append(entry)
+
+    def _add_located(
+        self,
+        text: str,
+        hashes: tuple[str, ...],
+        line: Line,
+        *,
+        constraint: bool,
+        editable: bool,
+    ) -> None:
+        """A line that is a bare path or URL (pip installs those without a name)."""
+
+        fail = line_fail(line)
+        self._check_constraint(frozenset(), True, line, constraint)
+        located = locate(text, base_dir=line.base_dir, editable=editable, fail=fail)
+        hashes = tuple(sorted({*hashes, *located.hashes}))
+        check_hashes(located.direct, hashes, fail)
+        if located.name is None:
+            self.unnamed.append(
+                UnnamedLine(
+                    direct=located.direct,
+                    extras=located.extras,
+                    marker=located.marker,
+                    origin=line.origin(),
+                    hashes=hashes,
+                )
+            )
+            return
+        self.requirements.append(
+            named_line(located.name, located.direct, located.extras, located.marker,
+                       origin=line.origin(), hashes=hashes)
+        )  # fmt: skip
+
+    @staticmethod
+    def _check_constraint(extras: object, direct: bool, line: Line, constraint: bool) -> None:
+        if constraint and extras:
+            raise line.error(
+                "a constraint cannot have extras (pip refuses them too)",
+                hint="remove the [extras]; name them on the requirement instead",
+            )
+        if constraint and direct:
+            raise line.error(
+                "a constraint cannot be a direct reference",
+                hint="move 'name @ url' to a requirements file (-r)",
+            )
+
+
+def line_fail(line: Line) -> Fail:
+    """A :data:`~reqlock.locking.reqdirect.Fail` naming ``line``."""
+
+    def fail(message: str, hint: str | None) -> RequirementsError:
+        return line.error(message, hint=hint)
+
+    return fail

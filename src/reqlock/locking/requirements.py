@@ -13,10 +13,12 @@ line.
 from __future__ import annotations
 
 __all__ = [
+    "DirectReference",
     "Loader",
     "Origin",
     "RequirementLine",
     "RequirementSet",
+    "UnnamedLine",
     "load_requirements",
     "parse_requirement_strings",
     "parse_requirements",
@@ -25,7 +27,9 @@ __all__ = [
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -56,6 +60,32 @@ class Origin:
         return f"{self.file}:{self.line}"
 
 
+DirectKind = Literal["archive", "vcs", "directory"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DirectReference:
+    """Where a requirement takes its code from instead of an index (PEP 751's
+    ``archive``, ``vcs`` and ``directory`` sources).
+
+    ``url`` is the location as written, ``${VAR}`` expanded (it may carry
+    credentials; nothing shown or stored uses it unredacted): an ``http(s)`` or
+    ``file:`` archive URL, a ``git+...`` URL, or the ``file:`` URL of a directory.
+    ``path`` is the absolute local path of a local archive or directory (relative
+    paths are taken from the requirements file's directory).
+    """
+
+    kind: DirectKind
+    url: str
+    path: str | None = None
+    editable: bool = False
+
+    @property
+    def key(self) -> str:
+        """What two requirements must share to name the same source."""
+        return f"{self.kind}:{self.path if self.path is not None else self.url}"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RequirementLine:
     """One requirement (or constraint) and the place it was written."""
@@ -66,6 +96,21 @@ class RequirementLine:
     hashes: tuple[str, ...] = ()
     """User-pinned hashes as ``"<algorithm>:<lowercase hex>"``, sorted, unique."""
     constraint: bool = False
+    direct: DirectReference | None = None
+    """The archive, repository or directory to take it from (``name @ url``, a
+    path, ``-e``), or None for a requirement on an index."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnnamedLine:
+    """A direct reference written without a project name (``./path``, ``-e .``,
+    ``git+https://...`` without ``#egg=``): its name comes from its metadata."""
+
+    direct: DirectReference
+    extras: frozenset[NormalizedName]
+    marker: Marker | None
+    origin: Origin
+    hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,6 +134,13 @@ class RequirementSet:
     :meth:`merge` replays them because ``:none:`` cannot be merged from results."""
     sources: tuple[tuple[str, str], ...] = ()
     """``(file name, full text)`` of every file read, in read order."""
+    unnamed: tuple[UnnamedLine, ...] = ()
+    """Direct references whose project name is known only from their metadata."""
+    find_links: tuple[str, ...] = ()
+    """``--find-links`` locations: http(s) URLs of flat pages, or absolute paths of
+    local directories."""
+    no_index: bool = False
+    """``--no-index``: no package index, only ``find_links`` and direct references."""
 
     def merge(self, other: RequirementSet) -> RequirementSet:
         """Combine with ``other`` as pip combines several ``-r`` files on one
@@ -106,6 +158,9 @@ class RequirementSet:
             no_binary=no_binary,
             binary_options=ops,
             sources=tuple(dict.fromkeys(self.sources + other.sources)),
+            unnamed=self.unnamed + other.unnamed,
+            find_links=tuple(dict.fromkeys(self.find_links + other.find_links)),
+            no_index=self.no_index or other.no_index,
         )
 
 

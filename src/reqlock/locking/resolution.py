@@ -12,6 +12,7 @@ from packaging.version import Version
 
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile
+from reqlock.index.sources import DirectDist
 from reqlock.targets import Target
 
 
@@ -25,6 +26,9 @@ class Pin:
     metadata: DistMetadata
     dependencies: tuple[NormalizedName, ...]
     index: str
+    direct: DirectDist | None = None
+    """The archive, repository or directory it comes from, for a direct reference
+    (then ``files`` holds at most the archive)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

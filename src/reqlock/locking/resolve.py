@@ -23,11 +23,12 @@ from packaging.version import Version
 
 from reqlock.errors import MetadataError, ResolutionError
 from reqlock.index.metadata import DistMetadata
-from reqlock.index.pages import DistFile
+from reqlock.index.sources import DirectDist
+from reqlock.locking.candidates import Candidate, Req, constraints_for, to_req, unsatisfiable
 from reqlock.locking.crawl import Crawler
 from reqlock.locking.explain import PYTHON as _PYTHON
 from reqlock.locking.explain import explain
-from reqlock.locking.requirements import RequirementLine, RequirementSet
+from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.rules import FileRules, is_pinned, marker_true
 from reqlock.locking.source import PackageSource
@@ -48,49 +49,6 @@ class ResolveOptions:
     max_rounds: int = 20000
 
 
-# -- requirement and candidate values -------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Req:
-    name: str  # canonical name, or _PYTHON
-    extras: frozenset[NormalizedName]
-    specifier: SpecifierSet
-    source: str  # "requirements.txt:3", or "parent 1.0"
-    url: str | None = None
-    # Why the release that asks is unusable (its metadata is invalid): a
-    # requirement nothing satisfies, so the resolver moves on to another release.
-    unusable: str | None = None
-
-    @property
-    def identifier(self) -> str:
-        return _identifier(self.name, self.extras)
-
-    def describe(self) -> str:
-        if self.name == _PYTHON:
-            return f"Python {self.specifier}"
-        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
-        return f"{self.name}{extras}{self.specifier or ''}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    name: str
-    version: Version
-    extras: frozenset[NormalizedName] = frozenset()
-    files: tuple[DistFile, ...] = field(default=(), compare=False)
-    meta_file: DistFile | None = field(default=None, compare=False)
-    index: str = field(default="", compare=False)
-
-    @property
-    def identifier(self) -> str:
-        return _identifier(self.name, self.extras)
-
-
-def _identifier(name: str, extras: frozenset[NormalizedName]) -> str:
-    return f"{name}[{','.join(sorted(extras))}]" if extras else name
-
-
 # -- the provider --------------------------------------------------------------------
 
 
@@ -101,10 +59,12 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         rules: FileRules,
         crawler: Crawler,
         *,
-        constraints: Mapping[str, list[_Req]],
+        constraints: Mapping[str, list[Req]],
         options: ResolveOptions,
         reporter: Reporter,
+        direct: Mapping[NormalizedName, DirectDist],
     ) -> None:
+        self.direct = direct
         self.source = source
         self.rules = rules
         self.crawler = crawler
@@ -115,14 +75,14 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self._ignored: set[str] = set()
         self._depth: dict[str, int] = {}
 
-    def identify(self, requirement_or_candidate: _Req | _Candidate) -> str:
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
         return requirement_or_candidate.identifier
 
     def get_preference(
         self,
         identifier: str,
-        resolutions: Mapping[str, _Candidate],
-        candidates: Mapping[str, Iterator[_Candidate]],
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
         information: Mapping[str, Iterator[resolvelib.structs.RequirementInformation]],  # type: ignore[type-arg]
         backtrack_causes: Sequence[resolvelib.structs.RequirementInformation],  # type: ignore[type-arg]
     ) -> tuple[bool, bool, bool, bool, int, str]:
@@ -153,8 +113,8 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
     def narrow_requirement_selection(
         self,
         identifiers: Iterable[str],
-        resolutions: Mapping[str, _Candidate],
-        candidates: Mapping[str, Iterator[_Candidate]],
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
         information: Mapping[str, Iterator[resolvelib.structs.RequirementInformation]],  # type: ignore[type-arg]
         backtrack_causes: Sequence[resolvelib.structs.RequirementInformation],  # type: ignore[type-arg]
     ) -> Iterable[str]:
@@ -177,31 +137,62 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
     def find_matches(
         self,
         identifier: str,
-        requirements: Mapping[str, Iterator[_Req]],
-        incompatibilities: Mapping[str, Iterator[_Candidate]],
-    ) -> Iterable[_Candidate]:
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Candidate]],
+    ) -> Iterable[Candidate]:
         reqs = list(requirements[identifier])
         bad = {c.version for c in incompatibilities[identifier]}
         if identifier == _PYTHON:
             python_version = self.rules.python_version
-            cand = _Candidate(name=_PYTHON, version=python_version)
+            cand = Candidate(name=_PYTHON, version=python_version)
             ok = all(r.specifier.contains(python_version, prereleases=True) for r in reqs)
             return [cand] if ok and cand.version not in bad else []
         name = reqs[0].name
         extras = reqs[0].extras
-        urls = {r.url for r in reqs if r.url}
-        if urls:
-            raise ResolutionError(
-                f"{name}: direct references ({', '.join(sorted(urls))}) cannot be locked yet",
-                hint=f"publish {name} to an index and require it by version",
-            )
         spec = SpecifierSet()
         for r in reqs:
             spec &= r.specifier
         for c in self.constraints.get(name, ()):
             spec &= c.specifier
+        found = self.direct.get(canonicalize_name(name))
+        if found is not None or any(r.url for r in reqs):
+            return self._direct_candidates(name, extras, reqs, spec, found, bad)
         self.crawler.crawl(name, extras, spec)
         return self._iter_candidates(name, extras, spec, bad)
+
+    def _direct_candidates(  # noqa: PLR0917 - one call site, all needed
+        self,
+        name: str,
+        extras: frozenset[NormalizedName],
+        reqs: Sequence[Req],
+        spec: SpecifierSet,
+        found: DirectDist | None,
+        bad: set[Version],
+    ) -> list[Candidate]:
+        """The one candidate of a project given by a direct reference (none when a
+        version requirement or the target excludes it)."""
+        if found is None:
+            req = next(r for r in reqs if r.url)
+            raise ResolutionError(
+                f"{req.source} requires {req.describe()}: reqlock takes direct references "
+                "from the requirements files only",
+                hint=f"add '{name} @ <url>' to the requirements (or require {name} by version)",
+            )
+        if found.version in bad or not spec.contains(found.version, prereleases=True):
+            return []
+        wheel = found.archive if found.archive is not None and found.archive.is_wheel else None
+        if wheel is not None and self.rules.wheel_rank(wheel) is None:
+            return []  # a wheel this target cannot install
+        return [
+            Candidate(
+                name=name,
+                version=found.version,
+                extras=extras,
+                files=(found.archive,) if found.archive is not None else (),
+                index="",
+                direct=found,
+            )
+        ]
 
     def _iter_candidates(
         self,
@@ -209,7 +200,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         extras: frozenset[NormalizedName],
         spec: SpecifierSet,
         bad: set[Version],
-    ) -> Iterator[_Candidate]:
+    ) -> Iterator[Candidate]:
         # A generator: nothing is read from the source until resolvelib asks for
         # a first candidate.
         page = self.source.project(name)
@@ -229,7 +220,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                     + (f" ({reason})" if reason else "")
                     + "; it is used only because a requirement pins it with =="
                 )
-            yield _Candidate(
+            yield Candidate(
                 name=name,
                 version=version,
                 extras=extras,
@@ -238,12 +229,15 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 index=page.index,
             )
 
-    def is_satisfied_by(self, requirement: _Req, candidate: _Candidate) -> bool:
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         if requirement.url:
-            return False
+            return (
+                candidate.direct is not None
+                and requirement.direct_key == candidate.direct.reference.key
+            )
         return requirement.specifier.contains(candidate.version, prereleases=True)
 
-    def get_dependencies(self, candidate: _Candidate) -> list[_Req]:
+    def get_dependencies(self, candidate: Candidate) -> list[Req]:
         if candidate.name == _PYTHON:
             return []
         self.reporter.pinned(candidate.name, str(candidate.version))
@@ -255,12 +249,12 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             if source not in self._ignored:
                 self._ignored.add(source)
                 self.reporter.warning(f"ignoring {source}: {exc}")
-            return [_unsatisfiable(source, str(exc))]
-        deps: list[_Req] = []
+            return [unsatisfiable(source, str(exc))]
+        deps: list[Req] = []
         if candidate.extras:
             # An extra's candidate stands for "the base at this version, plus more".
             deps.append(
-                _Req(
+                Req(
                     name=candidate.name,
                     extras=frozenset(),
                     specifier=SpecifierSet(f"=={candidate.version}"),
@@ -269,28 +263,33 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             )
         if meta.requires_python is not None:
             deps.append(
-                _Req(
-                    name=_PYTHON, extras=frozenset(), specifier=meta.requires_python, source=source
-                )
+                Req(name=_PYTHON, extras=frozenset(), specifier=meta.requires_python, source=source)
             )
         for req in self.rules.requirements_of(meta, candidate.extras, base=not candidate.extras):
+            dep_name = canonicalize_name(req.name)
+            given = self.direct.get(dep_name)
             deps.append(
-                _Req(
-                    name=canonicalize_name(req.name),
+                Req(
+                    name=dep_name,
                     extras=frozenset(canonicalize_name(e) for e in req.extras),
                     specifier=req.specifier,
                     source=source,
                     url=req.url,
+                    # A URL a dependency declares was loaded with the user's direct
+                    # references (see locking.directs); it names that source.
+                    direct_key=given.reference.key if req.url and given is not None else None,
                 )
             )
         for dep in deps:
-            if dep.name != _PYTHON:
+            if dep.name != _PYTHON and dep.name not in self.direct:
                 self.crawler.crawl(dep.name, dep.extras, dep.specifier)
         return deps
 
-    def metadata(self, candidate: _Candidate) -> DistMetadata:
+    def metadata(self, candidate: Candidate) -> DistMetadata:
         """The metadata of ``candidate``'s release; a broken one is a resolution
         error, but a refused build or a cache miss offline keeps its own error."""
+        if candidate.direct is not None:
+            return candidate.direct.metadata
         assert candidate.meta_file is not None
         try:
             return self.source.metadata(candidate.name, str(candidate.version), candidate.meta_file)
@@ -306,17 +305,6 @@ class _InvalidMetadata(Exception):
     """A release's metadata cannot be used (its message says why)."""
 
 
-def _unsatisfiable(source: str, reason: str) -> _Req:
-    # No interpreter is older than 0: the resolver rejects the release and backtracks.
-    return _Req(
-        name=_PYTHON,
-        extras=frozenset(),
-        specifier=SpecifierSet("<0"),
-        source=source,
-        unusable=reason,
-    )
-
-
 # -- entry point ---------------------------------------------------------------------
 
 
@@ -328,6 +316,7 @@ def resolve(
     options: ResolveOptions | None = None,
     reporter: Reporter | None = None,
     extra_constraints: Sequence[tuple[NormalizedName, SpecifierSet, str]] = (),
+    direct: Mapping[NormalizedName, DirectDist] | None = None,
 ) -> Resolution:
     """Resolve ``requirements`` for ``target``; raise :class:`ResolutionError` with an
     explanation in words when no set of versions satisfies them.
@@ -337,7 +326,9 @@ def resolve(
     :class:`~reqlock.locking.source.PackageSource`. ``extra_constraints`` are
     ``(name, specifier, source)`` triples that act like lines of a constraints file
     (pins of an earlier environment, ``--upgrade-package NAME==VERSION``); ``source``
-    says where they come from in error messages."""
+    says where they come from in error messages. ``direct`` holds the loaded
+    direct references by project name (see :func:`reqlock.locking.directs.load`);
+    every requirement with a URL must name one of them."""
     options = options or ResolveOptions(
         pre=requirements.pre,
         only_binary=requirements.only_binary,
@@ -350,7 +341,7 @@ def resolve(
         for line in requirements.requirements
         if line.requirement.marker is None or marker_true(line.requirement.marker, env, "")
     ]
-    constraints = _constraints(requirements, env, extra_constraints)
+    constraints = constraints_for(requirements, env, extra_constraints)
     user_hashes: dict[str, set[str]] = {}
     for line in requirements.requirements:
         if line.hashes:
@@ -370,11 +361,18 @@ def resolve(
         pre=options.pre,
     )
     provider = _Provider(
-        index, rules, crawler, constraints=constraints, options=options, reporter=reporter
+        index,
+        rules,
+        crawler,
+        constraints=constraints,
+        options=options,
+        reporter=reporter,
+        direct=direct or {},
     )
-    root_reqs = [_to_req(line) for line in roots]
+    root_reqs = [to_req(line) for line in roots]
     for req in root_reqs:
-        crawler.crawl(req.name, req.extras, req.specifier)
+        if req.url is None:
+            crawler.crawl(req.name, req.extras, req.specifier)
     resolver: resolvelib.Resolver = resolvelib.Resolver(  # type: ignore[type-arg]
         provider, resolvelib.BaseReporter()
     )
@@ -390,50 +388,13 @@ def resolve(
     return _to_resolution(result, provider, target, root_reqs)
 
 
-def _constraints(
-    requirements: RequirementSet,
-    env: Mapping[str, str],
-    extra_constraints: Sequence[tuple[NormalizedName, SpecifierSet, str]],
-) -> dict[str, list[_Req]]:
-    """The constraints that apply to this target, by project name: the lines of
-    constraints files whose markers hold, then ``extra_constraints``."""
-    constraints: dict[str, list[_Req]] = {}
-    for line in requirements.constraints:
-        if line.requirement.marker is None or marker_true(line.requirement.marker, env, ""):
-            constraint = _to_req(line)
-            constraints.setdefault(line.name, []).append(
-                _Req(
-                    name=constraint.name,
-                    extras=constraint.extras,
-                    specifier=constraint.specifier,
-                    source=f"constraint {constraint.source} limits it to",
-                )
-            )
-    for name, spec, source in extra_constraints:
-        constraints.setdefault(name, []).append(
-            _Req(name=name, extras=frozenset(), specifier=spec, source=source)
-        )
-    return constraints
-
-
-def _to_req(line: RequirementLine) -> _Req:
-    req = line.requirement
-    return _Req(
-        name=line.name,
-        extras=frozenset(canonicalize_name(e) for e in req.extras),
-        specifier=req.specifier,
-        source=str(line.origin),
-        url=req.url,
-    )
-
-
 def _to_resolution(
     result: resolvelib.resolvers.Result,  # type: ignore[type-arg]
     provider: _Provider,
     target: Target,
-    root_reqs: Sequence[_Req],
+    root_reqs: Sequence[Req],
 ) -> Resolution:
-    mapping: Mapping[str, _Candidate] = result.mapping
+    mapping: Mapping[str, Candidate] = result.mapping
     children: dict[str, set[NormalizedName]] = {}
     for key in mapping:
         cand = mapping[key]
@@ -459,6 +420,7 @@ def _to_resolution(
             metadata=provider.metadata(cand),
             dependencies=tuple(sorted(children.get(name, ()))),
             index=cand.index,
+            direct=cand.direct,
         )
     roots = tuple(sorted({canonicalize_name(r.name) for r in root_reqs}))
     return Resolution(target=target, pins=pins, roots=roots)

@@ -1,0 +1,120 @@
+"""The values the resolver works with: requirements, candidates, and the
+direct references that stand in for an index's releases.
+
+A requirement with a direct reference (``name @ url``, a path, ``-e``) has exactly
+one candidate, the :class:`~reqlock.index.sources.DirectDist` loaded before the
+resolution; a requirement by version on the same project accepts it when its
+version matches (as in pip).
+"""
+
+from __future__ import annotations
+
+__all__ = ["Candidate", "Req", "constraints_for", "to_req", "unsatisfiable"]
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from reqlock.index.pages import DistFile
+from reqlock.index.sources import DirectDist
+from reqlock.locking.explain import PYTHON as _PYTHON
+from reqlock.locking.requirements import RequirementLine, RequirementSet
+from reqlock.locking.rules import marker_true
+from reqlock.urls import redact_url
+
+
+@dataclass(frozen=True, slots=True)
+class Req:
+    name: str  # canonical name, or _PYTHON
+    extras: frozenset[NormalizedName]
+    specifier: SpecifierSet
+    source: str  # "requirements.txt:3", or "parent 1.0"
+    url: str | None = None
+    # The direct reference the requirement names (DirectReference.key), if any.
+    direct_key: str | None = None
+    # Why the release that asks is unusable (its metadata is invalid): a
+    # requirement nothing satisfies, so the resolver moves on to another release.
+    unusable: str | None = None
+
+    @property
+    def identifier(self) -> str:
+        return identifier_of(self.name, self.extras)
+
+    def describe(self) -> str:
+        if self.name == _PYTHON:
+            return f"Python {self.specifier}"
+        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
+        if self.url:
+            return f"{self.name}{extras} @ {redact_url(self.url)}"
+        return f"{self.name}{extras}{self.specifier or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    name: str
+    version: Version
+    extras: frozenset[NormalizedName] = frozenset()
+    files: tuple[DistFile, ...] = field(default=(), compare=False)
+    meta_file: DistFile | None = field(default=None, compare=False)
+    index: str = field(default="", compare=False)
+    direct: DirectDist | None = field(default=None, compare=False)
+
+    @property
+    def identifier(self) -> str:
+        return identifier_of(self.name, self.extras)
+
+
+def identifier_of(name: str, extras: frozenset[NormalizedName]) -> str:
+    return f"{name}[{','.join(sorted(extras))}]" if extras else name
+
+
+def unsatisfiable(source: str, reason: str) -> Req:
+    # No interpreter is older than 0: the resolver rejects the release and backtracks.
+    return Req(
+        name=_PYTHON,
+        extras=frozenset(),
+        specifier=SpecifierSet("<0"),
+        source=source,
+        unusable=reason,
+    )
+
+
+def constraints_for(
+    requirements: RequirementSet,
+    env: Mapping[str, str],
+    extra_constraints: Sequence[tuple[NormalizedName, SpecifierSet, str]],
+) -> dict[str, list[Req]]:
+    """The constraints that apply to this target, by project name: the lines of
+    constraints files whose markers hold, then ``extra_constraints``."""
+    constraints: dict[str, list[Req]] = {}
+    for line in requirements.constraints:
+        if line.requirement.marker is None or marker_true(line.requirement.marker, env, ""):
+            constraint = to_req(line)
+            constraints.setdefault(line.name, []).append(
+                Req(
+                    name=constraint.name,
+                    extras=constraint.extras,
+                    specifier=constraint.specifier,
+                    source=f"constraint {constraint.source} limits it to",
+                )
+            )
+    for name, spec, source in extra_constraints:
+        constraints.setdefault(name, []).append(
+            Req(name=name, extras=frozenset(), specifier=spec, source=source)
+        )
+    return constraints
+
+
+def to_req(line: RequirementLine) -> Req:
+    req = line.requirement
+    return Req(
+        name=line.name,
+        extras=frozenset(canonicalize_name(e) for e in req.extras),
+        specifier=req.specifier,
+        source=str(line.origin),
+        url=req.url,
+        direct_key=line.direct.key if line.direct is not None else None,
+    )
