@@ -296,3 +296,48 @@ def test_git_errors_name_the_line(run: Any, repo: tuple[Path, str, str], tmp_pat
     assert err.value.line == 1
     with pytest.raises(RequirementsError, match="git repositories only"):
         run("pkg @ hg+https://example.com/repo\n")
+
+
+def test_find_links_flat_page_on_localhost(
+    wsgi_transport: httpx.WSGITransport, tmp_path: Path
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    wheels = tmp_path / "site"
+    one = build_wheel(wheels, "flat-one", "1.0")
+    build_wheel(wheels, "flat-one", "1.5")
+    digest = hashlib.sha256(one.read_bytes()).hexdigest()
+    (wheels / "index.html").write_text(
+        f'<a href="{one.name}#sha256={digest}">{one.name}</a>\n'
+        '<a href="flat_one-1.5-py3-none-any.whl">flat_one-1.5-py3-none-any.whl</a>\n'
+        '<a href="file:///etc/passwd-1.0.tar.gz">x</a>\n'
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(wheels))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        req = tmp_path / "requirements.txt"
+        req.write_text(f"--no-index\n-f {page}\nflat-one<1.5\n", encoding="utf-8")
+        result = lock([req], **with_options(no_cache=True, lock_dir=tmp_path, environ=ENVIRON))
+        pkg = _package(result, "flat-one")
+        assert str(pkg.version) == "1.0"
+        assert pkg.wheels[0].url.endswith(one.name)
+        assert pkg.wheels[0].hashes == {"sha256": digest}
+        newest = lock(
+            [],
+            **with_options(
+                requirements=["flat-one"], find_links=[page], no_index=True, no_cache=True
+            ),
+        )
+        wheel = _package(newest, "flat-one").wheels[0]  # no hash on the page: computed
+        assert (
+            wheel.hashes["sha256"]
+            == hashlib.sha256((wheels / "flat_one-1.5-py3-none-any.whl").read_bytes()).hexdigest()
+        )
+    finally:
+        server.shutdown()
+        server.server_close()

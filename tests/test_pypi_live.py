@@ -141,3 +141,22 @@ def test_multi_target_pins_equal_uv_per_platform(tmp_path: Path) -> None:
                 theirs[canonicalize_name(name)] = pin.split(";")[0].strip()
         assert ours == theirs, target.name
         assert ("pywin32" in ours) == target.name.startswith("windows")
+
+
+IDNA_WHEEL = (
+    "https://files.pythonhosted.org/packages/e5/3e/"
+    "741d8c82801c347547f8a2a06aa57dbb1992be9e948df2ea0eda2c8b79e8/idna-3.7-py3-none-any.whl"
+)
+IDNA_SHA256 = "82fee1fc78add43492d3a1898bfa6d8a904cc97d8427f683ed8e798d07761aa0"
+
+
+def test_public_archive_url_is_locked_as_an_archive(tmp_path: Path) -> None:
+    result = lock(
+        requirements=[f"idna @ {IDNA_WHEEL}#sha256={IDNA_SHA256}"],
+        **with_options(index_url=PYPI, cache_dir=tmp_path / "cache", lock_dir=tmp_path),
+    )
+    (package,) = result.pylock.packages
+    assert package.archive is not None
+    assert package.archive.url == IDNA_WHEEL
+    assert package.archive.hashes == {"sha256": IDNA_SHA256}
+    assert str(package.version) == "3.7"
