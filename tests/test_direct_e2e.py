@@ -77,3 +77,40 @@ def test_lock_sync_verify_a_mix(
     assert done.report.ok, done.report
     again = verify(path, python=venv.python)
     assert again.ok, again
+
+
+def test_pip_installs_a_lock_with_archives_and_find_links(
+    tmp_path: Path,
+    index_url: str,
+    make_venv: Callable[..., Venv],
+    isolated_pip_env: dict[str, str],
+) -> None:
+    import subprocess
+    import sys
+
+    build_wheel(tmp_path / "dist", "archived", "1.0", requires_dist=["leaf-a<2"])
+    build_wheel(tmp_path / "wheels", "linked", "2.0")
+    (tmp_path / "requirements.txt").write_text(
+        "./dist/archived-1.0-py3-none-any.whl\n-f ./wheels\nlinked\n"
+    )
+    result = lock(
+        [tmp_path / "requirements.txt"],
+        **with_options(
+            index_url=index_url, lock_dir=tmp_path, no_cache=True, environ={"NETRC": os.devnull}
+        ),
+    )
+    path = tmp_path / "pylock.toml"
+    result.write(path)
+    venv = make_venv(with_pip=False)
+    command = [sys.executable, "-m", "pip", "--isolated", "--python", str(venv.python)]
+    proc = subprocess.run(
+        [*command, "install", "--no-input", "-r", str(path)],
+        capture_output=True,
+        text=True,
+        env=isolated_pip_env,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = verify(path, python=venv.python)
+    assert report.ok, report
