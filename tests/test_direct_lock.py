@@ -18,6 +18,7 @@ from reqlock.errors import ReqlockError, RequirementsError
 from reqlock.locking.api import LockResult, inputs_fingerprint
 from reqlock.targets import parse_target
 from tests.fakeindex.build import build_sdist, build_wheel
+from tests.gitrepo import commit, make_repo, tag
 from tests.lockapi import with_options
 
 INDEX = "http://fakeindex/simple/"
@@ -226,18 +227,6 @@ def test_local_project_changes_make_the_lock_stale(tmp_path: Path) -> None:
     assert after["requirements"] == before["requirements"]
 
 
-def _git(cwd: Path, *args: str) -> str:
-    import subprocess
-
-    out = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main",
-         *args],
-        cwd=cwd, check=True, capture_output=True, text=True,
-        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd)},
-    )  # fmt: skip
-    return out.stdout.strip()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Path, str, str]:
     """A git repository with a project in ``sub/``: commit 1 (tag v1) needs
@@ -248,14 +237,10 @@ def repo(tmp_path: Path) -> tuple[Path, str, str]:
         pytest.skip("git is not installed")
     root = tmp_path / "repo"
     write_project(root / "sub", name="gitpkg", deps=("leaf-a<2",))
-    _git(tmp_path, "init", "-q", str(root))
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "one")
-    _git(root, "tag", "v1")
-    first = _git(root, "rev-parse", "HEAD")
+    first = make_repo(root, {})
+    tag(root, "v1")
     write_project(root / "sub", name="gitpkg", deps=("leaf-a>=2",))
-    _git(root, "commit", "-q", "-am", "two")
-    return root, first, _git(root, "rev-parse", "HEAD")
+    return root, first, commit(root, {}, "two")
 
 
 def test_git_reference_is_locked_at_its_commit(run: Any, repo: tuple[Path, str, str]) -> None:
@@ -278,11 +263,11 @@ def test_relock_keeps_the_locked_commit(run: Any, repo: tuple[Path, str, str]) -
     line = f"gitpkg @ git+file://{root}@main#subdirectory=sub\n"
     locked = run(line)
     assert _package(locked, "gitpkg").vcs.commit_id == second
-    _git(root, "commit", "-q", "--allow-empty", "-m", "three")
+    newest = commit(root, {}, "three")
     again = run(line, previous=locked.pylock)
     assert _package(again, "gitpkg").vcs.commit_id == second
     moved = run(line, previous=locked.pylock, upgrade_packages=["gitpkg"])
-    assert _package(moved, "gitpkg").vcs.commit_id == _git(root, "rev-parse", "HEAD")
+    assert _package(moved, "gitpkg").vcs.commit_id == newest
 
 
 def test_git_errors_name_the_line(run: Any, repo: tuple[Path, str, str], tmp_path: Path) -> None:
