@@ -184,19 +184,10 @@ def resolve_settings(
         # Malformed URLs (bad ports, brackets, spaces) are refused before anything
         # splits or fetches them.
         check_url(url, key="--index-url" if i == 0 else "--extra-index-url")
-    no_index = bool(first(lambda o: o.no_index))
-    if no_index:
+    if first(lambda o: o.no_index):
         given = []
-    # Like extra index URLs, find-links locations of every place add up (pip).
-    links = list(
-        dict.fromkeys(
-            [*(args.find_links or ()), *(requirements.find_links if requirements else ())]
-            or list(first(lambda o: o.find_links) or ())
-        )
-    )
+    links = _find_links(args, requirements, first(lambda o: o.find_links))
     remote = [link for link in links if "://" in link]
-    for link in remote:
-        check_url(link, key="--find-links")
     public, credentials = split_credentials([*given, *remote], env)
     urls, public_remote = public[: len(given)], iter(public[len(given) :])
     links = [next(public_remote) if "://" in link else link for link in links]
@@ -238,6 +229,19 @@ def resolve_settings(
         upgrade=bool(first(lambda o: o.upgrade)),
         upgrade_packages=parse_upgrades(args.upgrade_packages or ()),
     )
+
+
+def _find_links(
+    args: Options, requirements: RequirementSet | None, later: Sequence[str] | None
+) -> list[str]:
+    """The find-links locations, checked: like extra index URLs, those of the
+    arguments and the requirements files add up (pip); else ``later`` layers'."""
+    given = [*(args.find_links or ()), *(requirements.find_links if requirements else ())]
+    links = list(dict.fromkeys(given or list(later or ())))
+    for link in links:
+        if "://" in link:
+            check_url(link, key="--find-links")
+    return links
 
 
 def parse_upgrades(values: Sequence[str]) -> dict[NormalizedName, SpecifierSet | None]:
