@@ -5,6 +5,7 @@ Marked ``pypi``; skipped, saying why, only when PyPI cannot be reached.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from packaging.pylock import Pylock
 
-from reqlock import lock
+from reqlock import lock, parse_target
 from tests.fakeindex.pipcheck import isolated_pip_env
 from tests.lockapi import with_options
 
@@ -160,3 +161,49 @@ def test_public_archive_url_is_locked_as_an_archive(tmp_path: Path) -> None:
     assert package.archive.url == IDNA_WHEEL
     assert package.archive.hashes == {"sha256": IDNA_SHA256}
     assert str(package.version) == "3.7"
+
+
+@pytest.mark.scale
+def test_apache_airflow_all_resolves_and_pip_accepts_the_lock(tmp_path: Path) -> None:
+    """The hardest public graph we know (300+ projects; litellm, openai and
+    azure-ai-projects releases in conflict). Slow on a cold cache: marked ``scale``,
+    run with ``pytest -m scale``. pip builds the metadata of the sdist-only
+    releases in the lock (gssapi among them), which needs Kerberos' krb5-config
+    (Debian: libkrb5-dev)."""
+    if shutil.which("krb5-config") is None:
+        pytest.skip("krb5-config is missing: pip cannot build gssapi (apt install libkrb5-dev)")
+    result = lock(
+        requirements=["apache-airflow[all]"],
+        **with_options(
+            index_url=PYPI,
+            cache_dir=tmp_path / "cache",
+            lock_dir=tmp_path,
+            targets=[parse_target("linux-x86_64-py3.11")],
+        ),
+    )
+    path = tmp_path / "pylock.toml"
+    result.write(path)
+    names = {p.name for p in result.pylock.packages}
+    assert len(names) > 300
+    assert "apache-airflow" in names
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--no-input",
+            "-r",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env=isolated_pip_env(),
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Would install" in proc.stdout

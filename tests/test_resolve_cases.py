@@ -242,7 +242,7 @@ def test_memory_source_explains_a_conflict() -> None:
     assert str(info.value).splitlines()[:3] == [
         "no version of lib satisfies all requirements for linux-x86_64-py3.11:",
         "  - requirements.txt:1 requires lib>=3",
-        "  available: 2.0, 1.0; not usable: 3.0 (no file for linux-x86_64-py3.11)",
+        "  available: 2.0, 1.0; not usable: 3.0 (no wheel for linux-x86_64-py3.11)",
     ]
 
 
@@ -251,7 +251,7 @@ def test_memory_source_explains_requires_python() -> None:
         resolve(_requirements("modern\n"), index=MemorySource(UNIVERSE), target=LINUX)
     message = str(info.value)
     assert "  - requirements.txt:1 requires modern" in message
-    assert "not usable: 1.0 (requires Python >=3.13)" in message
+    assert "not usable: 1.0 (requires Python >=3.13, the target has 3.11.0)" in message
 
 
 def test_memory_source_warns_about_a_pinned_yanked_release() -> None:

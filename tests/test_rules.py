@@ -67,7 +67,9 @@ def test_compatible_files_follow_tags_and_requires_python() -> None:
         "p-2.0.tar.gz",
     ]
     assert rules.compatible_files(PAGE, Version("3.0")) == ()
-    assert rules.why_unusable(PAGE, Version("3.0"), _Known()) == "requires Python >=3.12"
+    assert rules.why_unusable(PAGE, Version("3.0"), _Known()) == (
+        "requires Python >=3.12, the target has 3.11.0"
+    )
 
 
 def test_yanked_only_when_pinned() -> None:

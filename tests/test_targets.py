@@ -640,3 +640,12 @@ def test_tag_acceptance_matches_uv(tmp_path: Path, version: str) -> None:
         by_uv = {tag for i, tag in enumerate(tags) if pins[f"probe{i}"] == "1.0"}
         ours = {str(t) for t in parse_target(f"{preset}-py{version}").tags}
         assert by_uv == ours & set(tags), preset
+
+
+def test_config_target_accepts_a_legacy_manylinux_name() -> None:
+    target = target_from_config(
+        "old", {"python": "3.12", "platforms": ["manylinux2014_x86_64"]}, key=KEY
+    )
+    assert accepts(target, "m-1-cp312-cp312-manylinux_2_17_x86_64.whl")
+    assert accepts(target, "m-1-cp312-cp312-manylinux2010_x86_64.whl")
+    assert not accepts(target, "m-1-cp312-cp312-manylinux_2_28_x86_64.whl")

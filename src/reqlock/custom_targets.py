@@ -136,7 +136,9 @@ def _config_platforms(value: object, *, key: str) -> tuple[str, ...]:
 
 
 def _implied_platforms(tag: str, *, key: str) -> Iterator[str]:
-    for number in re.findall(r"\d+", tag):
+    # A legacy name's number (manylinux2014) is a name, not an OS version.
+    legacy = _LEGACY_TAG.fullmatch(tag)
+    for number in re.findall(r"\d+", legacy[2] if legacy else tag):
         # Every older tag is implied, so an absurd version (a typo such as
         # manylinux_2_99999999) would expand to millions of tags.
         if len(number) > 2:

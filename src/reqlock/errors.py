@@ -8,10 +8,13 @@ its message names that place and says what to do next. The command line prints
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
     "ConfigError",
+    "ConflictCause",
     "DirectReferenceError",
     "IndexFetchError",
     "InventoryError",
@@ -131,8 +134,36 @@ class DirectReferenceError(ReqlockError):
         super().__init__(message, hint=hint)
 
 
+@dataclass(frozen=True, slots=True)
+class ConflictCause:
+    """One requirement in a failed resolution, as data.
+
+    ``package`` is the project it is on (``"python"`` for a Requires-Python);
+    ``requirement`` the requirement as written (``urllib3<1.27,>=1.25.4``);
+    ``source`` who has it: a requirements line (``conflict.in:2``), a release
+    (``botocore 1.29.0``), or a constraint; ``chain`` how that release came in, from
+    the user's line to it (``("conflict.in:1 botocore==1.29.0",)``; empty for a
+    line of the user's own)."""
+
+    package: str
+    requirement: str
+    source: str
+    chain: tuple[str, ...] = ()
+
+
 class ResolutionError(ReqlockError):
-    """No set of versions satisfies the requirements; the message explains why."""
+    """No set of versions satisfies the requirements; the message explains why and
+    ``causes`` lists the requirements involved, as data."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        causes: Sequence[ConflictCause] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.causes: tuple[ConflictCause, ...] = tuple(causes)
 
 
 class NoVersionsError(ResolutionError):

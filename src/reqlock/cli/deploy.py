@@ -16,6 +16,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from reqlock.cli.render import add_verbosity_options
+
 
 def _names(values: Sequence[str] | None) -> list[str]:
     """Repeatable, comma-separated option values as one list."""
@@ -68,6 +70,7 @@ def _add_target_env(parser: argparse.ArgumentParser) -> None:
         "may run, e.g. distutils-precedence.pth",
     )
     _add_selection(parser)
+    add_verbosity_options(parser)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -128,6 +131,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "too; pip then does not check that it installs the locked files",
     )
     _add_selection(p)
+    add_verbosity_options(p)
     p.set_defaults(func=_cmd_export)
 
 

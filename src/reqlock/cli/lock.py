@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from reqlock.cli.render import TerminalReporter
+from reqlock.cli.render import add_verbosity_options, reporter_for
 from reqlock.errors import ConfigError
 from reqlock.settings import Options
 
@@ -93,6 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _add_index_options(p)
     _add_cache_options(p)
+    add_verbosity_options(p)
     p.set_defaults(func=_cmd_lock)
 
 
@@ -227,7 +228,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         )
     if args.check:
         return _check(args, config, options, project_mode)
-    reporter = TerminalReporter(sys.stderr, live=sys.stderr.isatty())
+    reporter = reporter_for(args, sys.stderr)
     started = time.monotonic()
     try:
         if project_mode:

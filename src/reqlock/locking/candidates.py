@@ -9,7 +9,7 @@ version matches (as in pip).
 
 from __future__ import annotations
 
-__all__ = ["Candidate", "Req", "constraints_for", "to_req", "unsatisfiable"]
+__all__ = ["PYTHON", "Candidate", "Req", "constraints_for", "to_req", "unsatisfiable"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,10 +20,13 @@ from packaging.version import Version
 
 from reqlock.index.pages import DistFile
 from reqlock.index.sources import DirectDist
-from reqlock.locking.explain import PYTHON as _PYTHON
 from reqlock.locking.requirements import RequirementLine, RequirementSet
 from reqlock.locking.rules import marker_true
 from reqlock.urls import redact_url
+
+PYTHON = "<python>"
+"""The name under which the resolver tracks the requirements on Python itself."""
+_PYTHON = PYTHON
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,116 +1,90 @@
-"""Explaining a failed resolution: resolvelib's causes turned into sentences.
+"""Explaining a failed resolution: resolvelib's causes turned into sentences and data.
 
-The resolver's requirement and candidate values are read through small protocols
-(:class:`Wanted`, :class:`Wanter`), so this module does not depend on the
-resolver's module and the resolver can import it.
+Each cause is a requirement and the release that has it (None: the user's own
+line). The explanation says who wants what, with the chain that brought the
+release in (``conflict.in:1 botocore==1.29.0 requires urllib3<1.27,>=1.25.4``),
+names extras (``a[extra-b]``), and names the rule or option that removed
+versions (``--only-binary``, ``--exclude-newer``, yanked, the target's Python, an
+earlier environment's pin). The same facts are given to callers as
+:class:`~reqlock.errors.ConflictCause` values on the error.
 """
 
 from __future__ import annotations
 
-__all__ = ["PYTHON", "Cause", "Wanted", "Wanter", "available_summary", "explain"]
+__all__ = ["PYTHON", "available_summary", "explain"]
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import Version
 
-from reqlock.errors import NoVersionsError, ResolutionError
+from reqlock.errors import ConflictCause, NoVersionsError, ResolutionError
+from reqlock.locking.candidates import PYTHON, Candidate, Req
+from reqlock.locking.chains import Provenance, Step, render
 from reqlock.locking.rules import FileRules
 from reqlock.locking.source import PackageSource
 
-PYTHON = "<python>"
-"""The name under which the resolver tracks the requirements on Python itself."""
-
-
-class Wanted(Protocol):
-    """A requirement as the explanation reads it."""
-
-    @property
-    def name(self) -> str:
-        """Canonical project name, or :data:`PYTHON`."""
-        ...
-
-    @property
-    def specifier(self) -> SpecifierSet:
-        """The versions it allows."""
-        ...
-
-    @property
-    def source(self) -> str:
-        """Where it comes from (``requirements.txt:3``), for people."""
-        ...
-
-    def describe(self) -> str:
-        """The requirement in words, e.g. ``foo[bar]>=1.0``."""
-        ...
-
-
-class Wanter(Protocol):
-    """A release that requires something."""
-
-    @property
-    def name(self) -> str:
-        """Its project's name."""
-        ...
-
-    @property
-    def version(self) -> Version:
-        """Its version."""
-        ...
-
-
-class Cause(Protocol):
-    """One of resolvelib's causes: a requirement and who has it (None: the user)."""
-
-    @property
-    def requirement(self) -> Wanted:
-        """What is required."""
-        ...
-
-    @property
-    def parent(self) -> Wanter | None:
-        """Which release requires it; None for a root requirement."""
-        ...
-
 
 def explain(
-    causes: Collection[Cause],
+    causes: Collection[Any],
     *,
     source: PackageSource,
     rules: FileRules,
-    constraints: Mapping[str, Sequence[Wanted]],
+    constraints: Mapping[str, Sequence[Req]],
+    provenance: Provenance | None = None,
+    unproven: bool = False,
 ) -> ResolutionError:
-    """Turn resolvelib's causes into sentences: who wants what.
+    """Turn resolvelib's causes (``RequirementInformation`` of :class:`Req` and
+    :class:`Candidate`) into an error that explains them.
 
-    One project with no acceptable version gives a :class:`NoVersionsError` that
-    also lists what the index has; anything else is a conflict between projects."""
+    One project with no acceptable version gives a :class:`NoVersionsError` that also
+    says what the index has and why the rest is unusable; anything else is a conflict
+    between projects. ``unproven``: the exhaustive re-check ran out of rounds, so
+    the conflict is the one the first search found."""
+    provenance = provenance or Provenance()
     target_name = rules.target.name
-    lines: list[str] = []
+    data: list[ConflictCause] = []
     names: list[str] = []
     skipped: list[str] = []
+    groups: dict[tuple[str, str, str], list[tuple[tuple[Step, ...], Candidate]]] = {}
+    # Lines in the order of the causes; a group's line is written once it is full.
+    entries: list[str | tuple[str, str, str]] = []
     for info in causes:
-        req = info.requirement
-        parent = info.parent
-        who = req.source if parent is None else f"{parent.name} {parent.version}"
-        unusable = getattr(req, "unusable", None)
-        if unusable:
-            lines.append(f"  - {who} is skipped: {unusable}")
+        req: Req = info.requirement
+        parent: Candidate | None = info.parent
+        if req.unusable:
+            entries.append(f"  - {_plain_source(req, parent)} is skipped: {req.unusable}")
             if parent is not None and parent.name not in skipped:
                 skipped.append(parent.name)
             continue
-        if req.name == PYTHON:
-            lines.append(
-                f"  - {who} requires Python {req.specifier}, but the target "
-                f"{target_name} has Python {rules.python_version}"
-            )
-        else:
-            lines.append(f"  - {who} requires {req.describe()}")
+        wanted = f"Python {req.specifier}" if req.name == PYTHON else req.describe()
+        steps = provenance.chain(parent) if parent is not None else ()
+        package = "python" if req.name == PYTHON else req.name
+        chain = tuple(step.text for step in steps)
+        data.append(ConflictCause(package, wanted, _plain_source(req, parent), chain))
         if req.name not in names:
             names.append(req.name)
+        if parent is None:
+            entries.append(f"  - {req.source} requires {wanted}{_python_note(wanted, rules)}")
+            continue
+        # Releases of one project that require the same thing through the same
+        # line are one sentence: boto3's 166 botocore releases all cap urllib3.
+        key = (parent.identifier, wanted, steps[0].text if steps else "")
+        if key not in groups:
+            groups[key] = []
+            entries.append(key)
+        groups[key].append((steps, parent))
+    lines = [e if isinstance(e, str) else _group_line(e, groups[e], rules) for e in entries]
     for name in names:
         for c in constraints.get(name, ()):
             lines.append(f"  - {c.source} {c.describe()}")
+            data.append(ConflictCause(name, c.describe(), c.source))
+    note = (
+        "\n  (reqlock stopped a complete search for another answer after its round "
+        "limit: this is the conflict its first search found)"
+        if unproven
+        else ""
+    )
     pkgs = [n for n in names if n != PYTHON]
     if skipped and not names:
         return NoVersionsError(
@@ -118,25 +92,104 @@ def explain(
             + "\n".join(lines),
             hint="require a version whose metadata is valid, or ask its maintainers to "
             "fix the release",
+            causes=data,
         )
     if len(causes) == 1 or (len(pkgs) == 1 and all(i.requirement.name == pkgs[0] for i in causes)):
-        name = pkgs[0] if pkgs else PYTHON
-        spec = SpecifierSet()
-        for info in causes:
-            if info.requirement.name == name:
-                spec &= info.requirement.specifier
-        available = available_summary(source, rules, name, spec) if name != PYTHON else ""
-        return NoVersionsError(
-            f"no version of {name} satisfies all requirements for {target_name}:\n"
-            + "\n".join(lines)
-            + (f"\n  available: {available}" if available else ""),
-            hint="relax one of these requirements",
-        )
+        return _no_versions(pkgs[0] if pkgs else PYTHON, causes, lines, data, source, rules, note)
     return ResolutionError(
         f"the requirements conflict for {target_name} "
-        f"(on {', '.join(pkgs) or 'Python'}):\n" + "\n".join(lines),
+        f"(on {', '.join(pkgs) or 'Python'}):\n" + "\n".join(lines) + note,
         hint="relax one of these requirements, or add a constraint that picks a version "
         "all of them accept",
+        causes=data,
+    )
+
+
+def _python_note(wanted: str, rules: FileRules) -> str:
+    """For a requirement on Python: what the target has."""
+    if not wanted.startswith("Python "):
+        return ""
+    return f", but the target {rules.target.name} has Python {rules.python_version}"
+
+
+def _group_line(
+    key: tuple[str, str, str],
+    members: list[tuple[tuple[Step, ...], Candidate]],
+    rules: FileRules,
+) -> str:
+    """One line for releases of one project that require the same thing."""
+    identifier, wanted, _ = key
+    steps, parent = members[0]
+    note = _python_note(wanted, rules)
+    if len(members) == 1:
+        who = render(steps) if steps else f"{parent.identifier} {parent.version}"
+        return f"  - {who} requires {wanted}{note}"
+    versions = sorted(member.version for _, member in members)
+    span = (
+        ", ".join(str(v) for v in versions)
+        if len(versions) <= 3
+        else f"{versions[0]} to {versions[-1]} ({len(versions)} releases)"
+    )
+    if not steps:
+        who = f"{identifier} {span}"
+    else:
+        middles = {tuple(step.text for step in chain[1:-1]) for chain, _ in members}
+        middle = list(middles.pop()) if len(middles) == 1 else ["…"]
+        head = steps[0].text
+        if len(steps) == 2:  # the user's line names this project itself
+            who = f"{head} ({span})"
+        else:
+            # The user's line with the version it chose, then the releases between.
+            head, rest = (render(steps[:2]), middle[1:]) if middle != ["…"] else (head, middle)
+            who = " → ".join([head, *rest, f"{identifier} {span}"])
+    return f"  - {who} require {wanted}{note}"
+
+
+def _plain_source(req: Req, parent: Candidate | None) -> str:
+    return req.source if parent is None else f"{parent.identifier} {parent.version}"
+
+
+def _no_versions(  # noqa: PLR0917 - one call site, the parts of one message
+    name: str,
+    causes: Collection[Any],
+    lines: list[str],
+    data: list[ConflictCause],
+    source: PackageSource,
+    rules: FileRules,
+    note: str,
+) -> NoVersionsError:
+    """The error for one project with no version that every requirement accepts."""
+    target_name = rules.target.name
+    spec = SpecifierSet()
+    for info in causes:
+        if info.requirement.name == name:
+            spec &= info.requirement.specifier
+    body = "\n".join(lines)
+    if name == PYTHON:
+        return NoVersionsError(
+            f"no version of Python satisfies all requirements for {target_name}:\n{body}",
+            hint="lock for a target with a Python these releases support, or require "
+            "releases that support the target's Python",
+            causes=data,
+        )
+    page = source.project(name)
+    if not rules.versions(page):
+        return NoVersionsError(
+            f"no project named {name} on {page.index} (check the spelling):\n{body}",
+            hint=f"correct the name, or add the index that has {name} with "
+            "--extra-index-url (or --find-links)",
+            causes=data,
+        )
+    available = available_summary(source, rules, name, spec)
+    several = sum(1 for info in causes if info.requirement.name == name) > 1
+    return NoVersionsError(
+        f"no version of {name} satisfies all requirements for {target_name}:\n{body}"
+        + (f"\n  available: {available}" if available else "")
+        + note,
+        hint="relax one of these requirements"
+        if several
+        else f"require a version of {name} that the index has for this target",
+        causes=data,
     )
 
 
@@ -144,7 +197,7 @@ def available_summary(
     source: PackageSource, rules: FileRules, name: str, spec: SpecifierSet
 ) -> str:
     """What the index has for ``name``, and why the versions ``spec`` allows were
-    not usable for this target."""
+    not usable for this target (naming the option or rule responsible)."""
     page = source.project(name)
     versions = rules.versions(page)
     if not versions:

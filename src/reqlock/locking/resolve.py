@@ -24,13 +24,14 @@ from packaging.version import Version
 from reqlock.errors import MetadataError, ResolutionError
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.sources import DirectDist
+from reqlock.locking.candidates import PYTHON as _PYTHON
 from reqlock.locking.candidates import Candidate, Req, constraints_for, to_req, unsatisfiable
 from reqlock.locking.crawl import Crawler
-from reqlock.locking.explain import PYTHON as _PYTHON
 from reqlock.locking.explain import explain
 from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.rules import FileRules, is_pinned, marker_true
+from reqlock.locking.search import ConflictWatch, search
 from reqlock.locking.source import PackageSource
 from reqlock.progress import Reporter
 from reqlock.targets import Target
@@ -47,6 +48,12 @@ class ResolveOptions:
     # Versions to try first (kept pins of an existing lock, earlier targets).
     preferred: Mapping[NormalizedName, Version] = field(default_factory=dict)
     max_rounds: int = 20000
+    # The exhaustive second search that must confirm "impossible" (see locking.search).
+    recheck_rounds: int = 5000
+
+
+# Releases whose metadata is fetched ahead when one of their project is rejected.
+_PREFETCH_BATCH = 16
 
 
 # -- the provider --------------------------------------------------------------------
@@ -74,6 +81,12 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self._yanked_warned: set[tuple[str, Version]] = set()
         self._ignored: set[str] = set()
         self._depth: dict[str, int] = {}
+        self.watch = ConflictWatch(reporter, self._prefetch_after)
+        # find_matches answers by (identifier, combined specifier, excluded versions):
+        # backtracking asks the same questions again and again.
+        self._matches: dict[tuple[str, SpecifierSet, frozenset[Version]], list[Candidate]] = {}
+        self._latest: dict[str, list[Candidate]] = {}
+        self._prefetched: set[tuple[str, Version]] = set()
 
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
         return requirement_or_candidate.identifier
@@ -85,7 +98,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         candidates: Mapping[str, Iterator[Candidate]],
         information: Mapping[str, Iterator[resolvelib.structs.RequirementInformation]],  # type: ignore[type-arg]
         backtrack_causes: Sequence[resolvelib.structs.RequirementInformation],  # type: ignore[type-arg]
-    ) -> tuple[bool, bool, bool, bool, int, str]:
+    ) -> tuple[bool, bool, bool, bool, bool, int, str]:
         infos = list(information[identifier])
         reqs = [info.requirement for info in infos]
         is_python = identifier == _PYTHON
@@ -108,7 +121,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             else 0
         )
         self._depth[identifier] = min(depth, self._depth.get(identifier, depth))
-        return (not is_python, not cause, not direct, not pinned, depth, identifier)
+        # A project that keeps being rejected goes before the ones rejecting it:
+        # deciding it first lets their versions adapt to it, instead of trying all
+        # of its versions under every version of theirs (resolvelib #199).
+        hot = self.watch.is_hot(identifier)
+        return (not is_python, not hot, not cause, not direct, not pinned, depth, identifier)
 
     def narrow_requirement_selection(
         self,
@@ -157,8 +174,30 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         found = self.direct.get(canonicalize_name(name))
         if found is not None or any(r.url for r in reqs):
             return self._direct_candidates(name, extras, reqs, spec, found, bad)
-        self.crawler.crawl(name, extras, spec)
-        return self._iter_candidates(name, extras, spec, bad)
+        key = (identifier, spec, frozenset(bad))
+        found_matches = self._matches.get(key)
+        if found_matches is None:
+            self.crawler.crawl(name, extras, spec)
+            found_matches = self._matches[key] = list(
+                self._iter_candidates(name, extras, spec, bad)
+            )
+        self._latest[identifier] = found_matches
+        return found_matches
+
+    def _prefetch_after(self, rejected: Candidate) -> None:
+        """Fetch, in one batch, the metadata of the releases that will be tried
+        after ``rejected`` (the resolver goes down a project's list one at a time)."""
+        ordered = self._latest.get(rejected.identifier, [])
+        try:
+            start = ordered.index(rejected) + 1
+        except ValueError:
+            return
+        for cand in ordered[start : start + _PREFETCH_BATCH]:
+            key = (cand.name, cand.version)
+            if cand.meta_file is None or key in self._prefetched:
+                continue
+            self._prefetched.add(key)
+            self.source.prefetch_metadata(cand.name, str(cand.version), cand.meta_file)
 
     def _direct_candidates(  # noqa: PLR0917 - one call site, all needed
         self,
@@ -283,6 +322,12 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         for dep in deps:
             if dep.name != _PYTHON and dep.name not in self.direct:
                 self.crawler.crawl(dep.name, dep.extras, dep.specifier)
+        # The requirement an earlier release of this project conflicted on goes
+        # first: when it conflicts again, resolvelib stops at it instead of
+        # working through every other dependency. The order changes no answer.
+        on = self.watch.conflict_on.get(candidate.identifier)
+        if on is not None:
+            deps.sort(key=lambda dep: dep.identifier != on)
         return deps
 
     def metadata(self, candidate: Candidate) -> DistMetadata:
@@ -335,6 +380,7 @@ def resolve(
         no_binary=requirements.no_binary,
     )
     reporter = reporter or Reporter()
+    reporter.resolving_target(target.name)
     env = dict(target.environment)
     roots = [
         line
@@ -373,18 +419,29 @@ def resolve(
     for req in root_reqs:
         if req.url is None:
             crawler.crawl(req.name, req.extras, req.specifier)
-    resolver: resolvelib.Resolver = resolvelib.Resolver(  # type: ignore[type-arg]
-        provider, resolvelib.BaseReporter()
-    )
     try:
-        result = resolver.resolve(root_reqs, max_rounds=options.max_rounds)
-    except resolvelib.ResolutionImpossible as exc:
-        raise explain(exc.causes, source=index, rules=rules, constraints=constraints) from None
+        outcome = search(
+            provider,
+            provider.watch,
+            root_reqs,
+            max_rounds=options.max_rounds,
+            recheck_rounds=options.recheck_rounds,
+        )
     except resolvelib.ResolutionTooDeep:
         raise ResolutionError(
             f"gave up after {options.max_rounds} resolution rounds for {target.name}",
             hint="tighten the version ranges of the requirements that backtrack the most",
         ) from None
+    if outcome.result is None:
+        raise explain(
+            outcome.causes,
+            source=index,
+            rules=rules,
+            constraints=constraints,
+            provenance=provider.watch.provenance,
+            unproven=outcome.too_deep,
+        ) from None
+    result = outcome.result
     return _to_resolution(result, provider, target, root_reqs)
 
 

@@ -251,11 +251,11 @@ class FileRules:
     def why_unusable(
         self, page: ProjectPage, version: Version, source: PackageSource
     ) -> str | None:
-        """Why a release cannot be used for this target, in words (None if it can).
+        """Why a release cannot be used for this target, in words that name the rule
+        or option responsible (None if it can be used).
 
         Metadata is consulted only when ``source`` already holds it: explaining a
         failure must not start new downloads."""
-        files = page.files(version)
         usable = self.usable_files(page, version, pinned=False)
         if usable:
             meta = source.metadata_if_known(self.metadata_file(usable))
@@ -264,17 +264,37 @@ class FileRules:
                 and meta.requires_python is not None
                 and not (meta.requires_python.contains(self.python_version, prereleases=True))
             ):
-                return f"requires Python {meta.requires_python}"
+                return (
+                    f"requires Python {meta.requires_python}, the target has {self.python_version}"
+                )
             return None
         compatible = self.compatible_files(page, version)
         if compatible:
-            return "yanked"
-        for dist in files:
-            spec = _spec(dist.requires_python or "")
-            if (
-                spec is not None
-                and dist.requires_python
-                and not spec.contains(self.python_version, prereleases=True)
-            ):
-                return f"requires Python {dist.requires_python}"
+            reason = next((f.yanked_reason for f in compatible if f.yanked_reason), None)
+            return "yanked" + (f": {reason}" if reason else "")
+        reasons: list[str] = []
+        for dist in page.files(version):
+            reason = self._why_not(page.name, dist)
+            if reason not in reasons:
+                reasons.append(reason)
+        return "; ".join(reasons) if reasons else "no files"
+
+    def _why_not(self, name: str, dist: DistFile) -> str:
+        """Which rule of :meth:`compatible_files` rejects ``dist``."""
+        formats = self.formats(name)
+        if dist.filename.endswith(".whl"):
+            if "binary" not in formats:
+                return "--no-binary excludes its wheels"
+            if self.wheel_rank_of(dist.filename) is None:
+                return f"no wheel for {self.target.name}"
+        elif "source" not in formats:
+            return "--only-binary excludes its sdist"
+        spec = _spec(dist.requires_python or "")
+        if spec is not None and not spec.contains(self.python_version, prereleases=True):
+            return f"requires Python {dist.requires_python}, the target has {self.python_version}"
+        hashes = self.user_hashes.get(name)
+        if hashes is not None:
+            return "no file matches the --hash values of the requirements"
+        if self.exclude_newer is not None:
+            return f"uploaded after --exclude-newer {self.exclude_newer.isoformat()}"
         return f"no file for {self.target.name}"
