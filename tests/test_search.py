@@ -267,3 +267,18 @@ def test_releases_with_the_same_requirement_are_one_line() -> None:
     ), lines
     # The data keeps every release.
     assert len([c for c in info.value.causes if c.source.startswith("botocore")]) == 6
+
+
+def test_a_frozen_input_prefetches_only_the_pinned_releases() -> None:
+    """On a ``pip freeze`` input, a dependency's wider range (``lib[fast]>=1``) must
+    not make the crawler fetch a release the user's pins rule out."""
+    universe: Universe = {
+        "app": {"1.0": _wheel("lib[fast]>=1")},
+        "lib": {"2.0": _wheel("speed; extra == 'fast'"), "1.0": _wheel("speed; extra == 'fast'")},
+        "speed": {"2.0": _wheel(), "1.0": _wheel()},
+    }
+    source = MemorySource(universe)
+    resolve(_requirements("app==1.0\nlib==1.0\nspeed==1.0\n"), index=source, target=LINUX)
+    fetched = [entry for entry in source.prefetched if entry.startswith("metadata")]
+    assert fetched
+    assert all("-1.0-" in entry for entry in fetched), fetched

@@ -35,7 +35,11 @@ class Crawler:
     """Prefetches pages and metadata through ``source``, guided by ``rules``.
 
     ``requirements`` gives the dependencies of a release to follow; ``preferred``
-    and ``pre`` are the resolver's own choices, so that the guess matches its pick.
+    and ``pre`` are the resolver's own choices, so that the guess matches its pick;
+    ``limits`` are specifiers every release of a project must meet (the user's ``==``
+    pins and constraints): a dependency's wider range must not make the crawler
+    fetch a release the pins rule out (on a ``pip freeze`` input, every guess is
+    then the pinned release, and nothing else is fetched).
     """
 
     def __init__(
@@ -46,12 +50,14 @@ class Crawler:
         *,
         preferred: Mapping[NormalizedName, Version] | None = None,
         pre: bool = False,
+        limits: Mapping[str, SpecifierSet] | None = None,
     ) -> None:
         self.source = source
         self.rules = rules
         self.requirements = requirements
         self.preferred: Mapping[NormalizedName, Version] = preferred or {}
         self.pre = pre
+        self.limits: Mapping[str, SpecifierSet] = limits or {}
         self._crawled: set[tuple[str, frozenset[NormalizedName]]] = set()
         # Callbacks run on the source's threads, and each may crawl further.
         self._lock = threading.Lock()
@@ -66,6 +72,9 @@ class Crawler:
             if key in self._crawled:
                 return
             self._crawled.add(key)
+        limit = self.limits.get(name)
+        if limit is not None:
+            spec = spec & limit
 
         def on_page(page: ProjectPage) -> None:
             guess = self.guess(page, spec)

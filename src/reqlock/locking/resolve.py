@@ -28,7 +28,7 @@ from reqlock.locking.candidates import PYTHON as _PYTHON
 from reqlock.locking.candidates import Candidate, Req, constraints_for, to_req, unsatisfiable
 from reqlock.locking.crawl import Crawler
 from reqlock.locking.explain import explain
-from reqlock.locking.requirements import RequirementSet
+from reqlock.locking.requirements import RequirementLine, RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.rules import FileRules, is_pinned, marker_true
 from reqlock.locking.search import ConflictWatch, search
@@ -405,6 +405,7 @@ def resolve(
         lambda meta, extras: rules.requirements_of(meta, extras, base=True),
         preferred=options.preferred,
         pre=options.pre,
+        limits=_limits(roots, constraints),
     )
     provider = _Provider(
         index,
@@ -443,6 +444,21 @@ def resolve(
         ) from None
     result = outcome.result
     return _to_resolution(result, provider, target, root_reqs)
+
+
+def _limits(
+    roots: Sequence[RequirementLine], constraints: Mapping[str, Sequence[Req]]
+) -> dict[str, SpecifierSet]:
+    """What the user's ``==`` pins and constraints allow, by project (for the crawler)."""
+    limits: dict[str, SpecifierSet] = {}
+    for line in roots:
+        spec = line.requirement.specifier
+        if line.requirement.url is None and is_pinned(spec):
+            limits[line.name] = limits.get(line.name, SpecifierSet()) & spec
+    for name, reqs in constraints.items():
+        for req in reqs:
+            limits[name] = limits.get(name, SpecifierSet()) & req.specifier
+    return limits
 
 
 def _to_resolution(
