@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,8 @@ class Outcome:
     ok: bool
     packages: int
     note: str = ""
+    tried: str = ""  # versions tried, from reqlock -v's total line
+    rejections: str = ""
 
 
 def _env() -> dict[str, str]:
@@ -68,8 +71,19 @@ def _run(label: str, cmd: list[str], env: dict[str, str], timeout: float, out: P
         packages = text.count("[[packages]]") or sum(
             1 for line in text.splitlines() if "==" in line and not line.startswith((" ", "#"))
         )
-    note = "" if proc.returncode == 0 else stderr.decode(errors="replace").strip()[-300:]
-    return Outcome(label, elapsed, peak, proc.returncode == 0, packages, note)
+    text = stderr.decode(errors="replace")
+    note = "" if proc.returncode == 0 else text.strip()[-300:]
+    tried, rejections = _totals(text)
+    return Outcome(label, elapsed, peak, proc.returncode == 0, packages, note, tried, rejections)
+
+
+def _totals(text: str) -> tuple[str, str]:
+    """Versions tried and rejections, from ``reqlock lock -v``'s total line."""
+    for line in reversed(text.splitlines()):
+        found = re.search(r"([\d,]+) versions? tried, ([\d,]+) rejections?", line)
+        if line.startswith("reqlock: resolution") and found:
+            return found[1], found[2]
+    return "", ""
 
 
 def _peak_from_stderr(text: str) -> float:
@@ -94,7 +108,7 @@ def main() -> int:
         "--uv", default=shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     )
     parser.add_argument("--index-url", default="https://pypi.org/simple/")
-    parser.add_argument("--airflow-timeout", type=float, default=300.0)
+    parser.add_argument("--airflow-timeout", type=float, default=900.0)
     parser.add_argument("--skip-airflow", action="store_true")
     args = parser.parse_args()
 
@@ -117,6 +131,7 @@ def main() -> int:
                     "-m",
                     "reqlock",
                     "lock",
+                    "-v",
                     source,
                     "-o",
                     str(out),
@@ -147,11 +162,32 @@ def main() -> int:
                 results.append(_run(f"uv cold: {name}", _timed(cmd), env, timeout, out))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'case':50} {'seconds':>8} {'peak MiB':>9} {'packages':>9}  result")
+    print(
+        f"{'case':50} {'seconds':>8} {'peak MiB':>9} {'packages':>9} {'tried':>8} "
+        f"{'rejected':>9}  result"
+    )
     for r in results:
         status = "ok" if r.ok else f"FAILED {r.note}"
-        print(f"{r.label:50} {r.seconds:8.1f} {r.peak_mib:9.0f} {r.packages:9d}  {status}")
+        print(
+            f"{r.label:50} {r.seconds:8.1f} {r.peak_mib:9.0f} {r.packages:9d} {r.tried:>8} "
+            f"{r.rejections:>9}  {status}"
+        )
+    _ratios(results)
     return 0
+
+
+def _ratios(results: list[Outcome]) -> None:
+    """reqlock cold / uv cold, time and peak memory, per case (same run)."""
+    by_label = {r.label: r for r in results}
+    for r in results:
+        if not r.label.startswith("reqlock cold: "):
+            continue
+        case = r.label.removeprefix("reqlock cold: ")
+        uv = by_label.get(f"uv cold: {case}")
+        if uv is None or not (r.ok and uv.ok) or not uv.seconds:
+            continue
+        memory = f"{r.peak_mib / uv.peak_mib:.2f}x" if uv.peak_mib else "?"
+        print(f"ratio reqlock/uv, cold, {case}: time {r.seconds / uv.seconds:.2f}x, peak {memory}")
 
 
 if __name__ == "__main__":
