@@ -167,11 +167,22 @@ def test_public_archive_url_is_locked_as_an_archive(tmp_path: Path) -> None:
 def test_apache_airflow_all_resolves_and_pip_accepts_the_lock(tmp_path: Path) -> None:
     """The hardest public graph we know (300+ projects; litellm, openai and
     azure-ai-projects releases in conflict). Slow on a cold cache: marked ``scale``,
-    run with ``pytest -m scale``. pip builds the metadata of the sdist-only
-    releases in the lock (gssapi among them), which needs Kerberos' krb5-config
-    (Debian: libkrb5-dev)."""
-    if shutil.which("krb5-config") is None:
-        pytest.skip("krb5-config is missing: pip cannot build gssapi (apt install libkrb5-dev)")
+    run with ``pytest -m scale``. pip builds the metadata of the lock's 15
+    sdist-only releases (gssapi, mysqlclient, python-ldap among them), which needs
+    system headers: Debian's libkrb5-dev, default-libmysqlclient-dev, pkg-config,
+    libldap2-dev and libsasl2-dev."""
+    missing = [
+        tool
+        for tool, ok in (
+            ("krb5-config (libkrb5-dev)", shutil.which("krb5-config") is not None),
+            ("pkg-config mysqlclient", _pkg_config("mysqlclient")),
+            ("ldap.h (libldap2-dev)", Path("/usr/include/ldap.h").exists()),
+            ("sasl.h (libsasl2-dev)", Path("/usr/include/sasl/sasl.h").exists()),
+        )
+        if not ok
+    ]
+    if missing:
+        pytest.skip(f"pip cannot build the lock's sdists here; missing: {', '.join(missing)}")
     result = lock(
         requirements=["apache-airflow[all]"],
         **with_options(
@@ -207,3 +218,9 @@ def test_apache_airflow_all_resolves_and_pip_accepts_the_lock(tmp_path: Path) ->
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Would install" in proc.stdout
+
+
+def _pkg_config(name: str) -> bool:
+    if shutil.which("pkg-config") is None:
+        return False
+    return subprocess.run(["pkg-config", "--exists", name], check=False).returncode == 0
