@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark ``reqlock lock`` against uv, ``pip lock`` and pip-tools' ``pip-compile``.
 
-Every tool locks the same corpus files (``../shared/corpus/*.in``) against the same
-index, with a cold cache (a fresh, empty cache directory per run) and a warm one (one
-priming run, then measured runs reusing its cache directory).  The machine's pip and
+Every tool locks the same corpus files (``../shared/corpus/*.in``, and the pinned,
+hashed ``benchmarks/data/jupyter-web-hashed.txt``) against the same index, with a
+cold cache (a fresh, empty cache directory per run) and a warm one (one priming run,
+then measured runs reusing its cache directory). The tools' runs alternate (run 1 of
+every tool, then run 2 of every tool...), so that a change in the machine's load or
+the index's speed falls on all of them alike; CPU seconds (user + system) are
+measured with the wall time. ``--reqlock-before SRC`` adds the reqlock of another
+source tree (a worktree of an older commit) as a tool of its own, for before/after
+ratios from one run.  The machine's pip and
 uv configuration is switched off for every tool: ``PIP_CONFIG_FILE`` points at the
 null device, inherited ``PIP_*``, ``UV_*`` and ``REQLOCK_*`` variables are dropped,
 pip gets ``--isolated`` and uv ``--no-config``.
@@ -31,9 +37,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows: no CPU seconds
+    resource = None  # type: ignore[assignment]
+
 ALL_TOOLS: tuple[str, ...] = ("reqlock", "uv", "pip-lock", "pip-compile")
+#: The tool added by --reqlock-before: reqlock from another source tree.
+BEFORE = "reqlock-before"
 ALL_MODES: tuple[str, ...] = ("cold", "warm")
-ALL_CORPORA: tuple[str, ...] = ("boto3", "jupyter", "trio", "web")
+ALL_CORPORA: tuple[str, ...] = ("boto3", "jupyter", "trio", "web", "hashed")
 DEFAULT_CORPORA: tuple[str, ...] = ("trio", "jupyter")
 #: The corpus files the issue's performance targets are stated for.
 TARGET_CORPORA: frozenset[str] = frozenset({"trio", "jupyter"})
@@ -44,9 +57,14 @@ STDERR_TAIL_LINES = 12
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus"
+#: Inputs kept in this repository, by corpus name: a pip-compile style output (every
+#: package pinned, with --hash lines), made by uv from jupyter.in and web.in.
+DATA_CORPORA: dict[str, Path] = {
+    "hashed": REPO_ROOT / "benchmarks" / "data" / "jupyter-web-hashed.txt",
+}
 
 # The PEP 751 lock files (reqlock, pip lock) versus requirements.txt (uv, pip-compile).
-PYLOCK_TOOLS: frozenset[str] = frozenset({"reqlock", "pip-lock"})
+PYLOCK_TOOLS: frozenset[str] = frozenset({"reqlock", BEFORE, "pip-lock"})
 
 _PIN_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;\\#]+)", re.M)
 _PACKAGES_HEADER = re.compile(r"^\s*\[\[packages\]\]\s*$", re.M)
@@ -71,6 +89,7 @@ class RunResult:
     pin_set: dict[str, list[str]] | None
     command: list[str]
     since_prime: float | None = None  # warm runs: seconds since the priming run ended
+    cpu: float | None = None  # user + system seconds of the tool and its children
 
     @property
     def ok(self) -> bool:
@@ -84,6 +103,7 @@ class Settings:
     uv: str | None
     pip_compile: str | None
     timeout: float
+    before_src: Path | None = None  # the source tree of reqlock-before
 
 
 # ----------------------------------------------------------------------- helpers
@@ -166,10 +186,15 @@ def build_command(
 ) -> tuple[list[str] | None, dict[str, str], str | None]:
     """(argv, extra environment, error) for one run of ``tool``."""
     url = settings.index_url
-    if tool == "reqlock":
+    if tool in ("reqlock", BEFORE):
         argv = [settings.python, "-m", "reqlock", "lock", str(in_file), "-o", str(out_file)]
         argv += ["--index-url", url]
-        return argv, {"REQLOCK_CACHE_DIR": str(cache)}, None
+        env = {"REQLOCK_CACHE_DIR": str(cache)}
+        if tool == BEFORE:
+            if settings.before_src is None:
+                return None, {}, "no --reqlock-before source tree"
+            env["PYTHONPATH"] = str(settings.before_src)
+        return argv, env, None
     if tool == "uv":
         if settings.uv is None:
             return None, {}, "uv not found (use --uv PATH)"
@@ -249,6 +274,8 @@ def run_once(
     if argv is None:
         return RunResult(corpus, tool, mode, run, 0.0, None, error, [], None, None, [])
     started = time.perf_counter()
+    # Runs are sequential: the children's usage grows by exactly this run's.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN) if resource else None
     try:
         proc = subprocess.run(
             argv,
@@ -292,14 +319,21 @@ def run_once(
             None,
             argv,
         )
-    return RunResult(corpus, tool, mode, run, seconds, 0, None, [], pins[0], pins[1], argv)
+    result = RunResult(corpus, tool, mode, run, seconds, 0, None, [], pins[0], pins[1], argv)
+    if resource is not None and usage is not None:
+        now = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result.cpu = (now.ru_utime - usage.ru_utime) + (now.ru_stime - usage.ru_stime)
+    return result
 
 
 def progress(result: RunResult, total: int) -> None:
     label = "prime" if result.run == 0 else f"{result.run}/{total}"
     where = f"[{result.corpus} {result.tool} {result.mode} {label}]"
     if result.ok:
-        print(f"{where} {result.seconds:.2f} s, {result.pins} pins", file=sys.stderr, flush=True)
+        cpu = "" if result.cpu is None else f" ({result.cpu:.2f} s CPU)"
+        print(
+            f"{where} {result.seconds:.2f} s{cpu}, {result.pins} pins", file=sys.stderr, flush=True
+        )
     else:
         print(
             f"{where} FAILED ({result.error}) after {result.seconds:.2f} s",
@@ -310,80 +344,98 @@ def progress(result: RunResult, total: int) -> None:
             print(f"    | {line}", file=sys.stderr, flush=True)
 
 
-def run_series(
+def run_mode(
     *,
     corpus: str,
-    tool: str,
+    tools: Sequence[str],
     mode: str,
-    runs: int,
+    runs: Mapping[str, int],
     settings: Settings,
     source: Path,
     base: Path,
     keep: bool,
 ) -> list[RunResult]:
-    """The priming run (warm only) and ``runs`` measured runs of one tool in one mode."""
-    series_dir = base / corpus / tool / mode
+    """Every tool's runs of one corpus in one mode, alternating: run 1 of each tool,
+    then run 2 of each... (warm: after one priming run of each tool, not measured).
+    ``runs`` is how many measured runs each tool gets."""
     results: list[RunResult] = []
-    if mode == "cold":
-        for index in range(1, runs + 1):
-            run_dir = series_dir / f"run{index}"
-            cache = run_dir / "cache"
-            result = run_once(
-                corpus=corpus,
-                tool=tool,
+    caches = {tool: base / corpus / tool / mode / "cache" for tool in tools}
+    active = list(tools)
+    primed_at: dict[str, float] = {}
+    if mode == "warm":
+        for tool in tools:
+            prime = _run(
+                corpus,
+                tool,
                 mode=mode,
-                run=index,
+                index=0,
                 settings=settings,
                 source=source,
-                run_dir=run_dir,
+                base=base,
+                cache=caches[tool],
+            )
+            progress(prime, runs[tool])
+            results.append(prime)
+            if not prime.ok:
+                print(f"[{corpus} {tool} warm] priming failed: warm runs skipped", file=sys.stderr)
+                active.remove(tool)
+            primed_at[tool] = time.monotonic()
+    for index in range(1, max(runs.values(), default=0) + 1):
+        for tool in [t for t in active if index <= runs[t]]:
+            cache = (
+                caches[tool] if mode == "warm" else base / corpus / tool / mode / f"cache{index}"
+            )
+            started = time.monotonic()
+            result = _run(
+                corpus,
+                tool,
+                mode=mode,
+                index=index,
+                settings=settings,
+                source=source,
+                base=base,
                 cache=cache,
             )
-            if not keep:
+            if mode == "warm":
+                result.since_prime = since = started - primed_at[tool]
+                if since > FRESHNESS_SECONDS:
+                    print(
+                        f"[{corpus} {tool} warm {index}] started {since:.0f} s after priming: "
+                        f"beyond the {FRESHNESS_SECONDS:.0f} s page freshness window",
+                        file=sys.stderr,
+                    )
+            elif not keep:
                 shutil.rmtree(cache, ignore_errors=True)
-            progress(result, runs)
+            progress(result, runs[tool])
             results.append(result)
-        return results
-    cache = series_dir / "cache"
-    prime = run_once(
+    if not keep:
+        for cache in caches.values():
+            shutil.rmtree(cache, ignore_errors=True)
+    return results
+
+
+def _run(
+    corpus: str,
+    tool: str,
+    *,
+    mode: str,
+    index: int,
+    settings: Settings,
+    source: Path,
+    base: Path,
+    cache: Path,
+) -> RunResult:
+    run_dir = base / corpus / tool / mode / (f"run{index}" if index else "prime")
+    return run_once(
         corpus=corpus,
         tool=tool,
         mode=mode,
-        run=0,
+        run=index,
         settings=settings,
         source=source,
-        run_dir=series_dir / "prime",
+        run_dir=run_dir,
         cache=cache,
     )
-    progress(prime, runs)
-    results.append(prime)
-    if not prime.ok:
-        print(f"[{corpus} {tool} warm] priming failed: warm runs skipped", file=sys.stderr)
-        return results
-    primed_at = time.monotonic()
-    for index in range(1, runs + 1):
-        since = time.monotonic() - primed_at
-        result = run_once(
-            corpus=corpus,
-            tool=tool,
-            mode=mode,
-            run=index,
-            settings=settings,
-            source=source,
-            run_dir=series_dir / f"run{index}",
-            cache=cache,
-        )
-        result.since_prime = since
-        if since > FRESHNESS_SECONDS:
-            print(
-                f"[{corpus} {tool} warm {index}] started {since:.0f} s after priming: "
-                f"beyond the {FRESHNESS_SECONDS:.0f} s page freshness window",
-                file=sys.stderr,
-            )
-        progress(result, runs)
-        results.append(result)
-    if not keep:
-        shutil.rmtree(cache, ignore_errors=True)
-    return results
 
 
 # ------------------------------------------------------------------------ report
@@ -397,6 +449,7 @@ class Summary:
     ok: int
     total: int
     pins: int | None
+    cpu: float | None = None  # median CPU seconds (user + system)
 
 
 def summarise(results: Iterable[RunResult]) -> Summary | None:
@@ -407,7 +460,11 @@ def summarise(results: Iterable[RunResult]) -> Summary | None:
     times = [r.seconds for r in good]
     pin_counts = {r.pins for r in good}
     pins = good[0].pins if len(pin_counts) == 1 else None
-    return Summary(statistics.median(times), min(times), max(times), len(good), len(measured), pins)
+    cpus = [r.cpu for r in good if r.cpu is not None]
+    cpu = statistics.median(cpus) if len(cpus) == len(good) else None
+    return Summary(
+        statistics.median(times), min(times), max(times), len(good), len(measured), pins, cpu
+    )
 
 
 def failures(results: Iterable[RunResult]) -> list[RunResult]:
@@ -430,11 +487,17 @@ def ratio(a: Summary | None, b: Summary | None) -> float | None:
     return a.median / b.median
 
 
+def cpu_ratio(a: Summary | None, b: Summary | None) -> float | None:
+    if a is None or b is None or a.cpu is None or not b.cpu:
+        return None
+    return a.cpu / b.cpu
+
+
 def report_corpus(
     corpus: str, tools: Sequence[str], modes: Sequence[str], results: Sequence[RunResult]
 ) -> dict[tuple[str, str], Summary | None]:
-    print(f"\n=== {corpus}.in ===")
-    rows: list[list[str]] = [["tool", "mode", "median s", "(min-max)", "ok runs", "pins"]]
+    print(f"\n=== {corpus} ===")
+    rows: list[list[str]] = [["tool", "mode", "median s", "(min-max)", "CPU s", "ok runs", "pins"]]
     summaries: dict[tuple[str, str], Summary | None] = {}
     for tool in tools:
         for mode in modes:
@@ -443,13 +506,13 @@ def report_corpus(
             summaries[tool, mode] = summary
             total = len([r for r in mine if r.run > 0])
             if summary is None:
-                rows.append([tool, mode, "FAILED", "", f"0/{total}", ""])
+                rows.append([tool, mode, "FAILED", "", "", f"0/{total}", ""])
                 continue
             pins = "varies" if summary.pins is None else str(summary.pins)
             spread = f"({summary.low:.2f}-{summary.high:.2f})"
-            rows.append(
-                [tool, mode, f"{summary.median:.2f}", spread, f"{summary.ok}/{summary.total}", pins]
-            )
+            cpu = "n/a" if summary.cpu is None else f"{summary.cpu:.2f}"
+            ok = f"{summary.ok}/{summary.total}"
+            rows.append([tool, mode, f"{summary.median:.2f}", spread, cpu, ok, pins])
     print(format_table(rows))
 
     failed = failures(results)
@@ -462,21 +525,28 @@ def report_corpus(
                 print(f"      | {line}")
 
     if "reqlock" in tools:
-        print("\nratios (reqlock median / other median; < 1 means reqlock is faster):")
+        print(
+            "\nratios (reqlock median / other median, wall time [CPU seconds];"
+            " < 1 means reqlock is faster):"
+        )
         for mode in modes:
             parts = []
             for other in tools:
                 if other == "reqlock":
                     continue
-                value = ratio(summaries.get(("reqlock", mode)), summaries.get((other, mode)))
-                parts.append(f"reqlock/{other} = {'n/a' if value is None else f'{value:.2f}'}")
+                ours, theirs = summaries.get(("reqlock", mode)), summaries.get((other, mode))
+                wall, seconds = ratio(ours, theirs), cpu_ratio(ours, theirs)
+                parts.append(
+                    f"reqlock/{other} = {'n/a' if wall is None else f'{wall:.2f}'}"
+                    f" [{'n/a' if seconds is None else f'{seconds:.2f}'}]"
+                )
             print(f"  {mode}: " + ", ".join(parts))
     return summaries
 
 
 def report_targets(corpus: str, summaries: Mapping[tuple[str, str], Summary | None]) -> None:
     note = "" if corpus in TARGET_CORPORA else "; not one of the issue's inputs"
-    print(f"\ntargets for {corpus}.in (informative{note}):")
+    print(f"\ntargets for {corpus} (informative{note}):")
     checks = [
         ("cold", "uv", 1.5, "cold reqlock <= 1.5 x uv"),
         ("cold", "pip-lock", 0.5, "cold reqlock <= 0.5 x pip lock"),
@@ -505,7 +575,7 @@ def pin_sets(results: Iterable[RunResult], tool: str) -> list[dict[str, list[str
 
 
 def report_pins(corpus: str, tools: Sequence[str], results: Sequence[RunResult]) -> dict[str, Any]:
-    print(f"\npins for {corpus}.in (name==version sets):")
+    print(f"\npins for {corpus} (name==version sets):")
     chosen: dict[str, dict[str, list[str]]] = {}
     for tool in tools:
         sets = pin_sets(results, tool)
@@ -546,6 +616,9 @@ def tool_versions(settings: Settings, tools: Sequence[str]) -> dict[str, str]:
     }
     versions: dict[str, str] = {}
     for tool in tools:
+        if tool == BEFORE:
+            versions[tool] = f"the source tree {settings.before_src}"
+            continue
         argv = probes[tool]
         if argv is None:
             versions[tool] = "not found"
@@ -611,7 +684,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--runs",
         type=int,
-        default=3,
+        default=5,
         help="measured runs per tool and mode; the median is reported (default: %(default)s)",
     )
     parser.add_argument(
@@ -655,6 +728,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=900.0,
         help="seconds before a single run is abandoned (default: %(default)s)",
     )
+    parser.add_argument(
+        "--reqlock-before",
+        type=Path,
+        metavar="SRC",
+        help="also run the reqlock of this source tree (the src/ of a worktree of an older "
+        "commit, put on PYTHONPATH) as the tool reqlock-before, for before/after ratios",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="save raw results here")
     parser.add_argument(
         "--workdir", type=Path, help="where the per-run directories go (default: a new temp dir)"
@@ -669,11 +749,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for name in args.corpus:
         names = list(ALL_CORPORA) if name == "all" else [name.removesuffix(".in")]
         corpora += [n for n in names if n not in corpora]
-    missing = [n for n in corpora if not (args.corpus_dir / f"{n}.in").is_file()]
+    missing = [str(corpus_path(n, args.corpus_dir)) for n in corpora]
+    missing = [path for path in missing if not Path(path).is_file()]
     if missing:
-        parser.error(f"no {', '.join(m + '.in' for m in missing)} in {args.corpus_dir}")
+        parser.error(f"no corpus file {', '.join(missing)}")
+    if args.reqlock_before is not None:
+        if not (args.reqlock_before / "reqlock" / "__init__.py").is_file():
+            parser.error(f"--reqlock-before: no reqlock package in {args.reqlock_before}")
+        if "reqlock" in args.tools and BEFORE not in args.tools:
+            args.tools.insert(args.tools.index("reqlock") + 1, BEFORE)
     args.corpus = corpora
     return args
+
+
+def corpus_path(name: str, corpus_dir: Path) -> Path:
+    """The input file of corpus ``name``: one kept here, else ``corpus_dir/NAME.in``."""
+    return DATA_CORPORA.get(name) or corpus_dir / f"{name}.in"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -684,6 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         uv=find_executable("uv", args.python, args.uv),
         pip_compile=find_executable("pip-compile", args.python, args.pip_compile),
         timeout=args.timeout,
+        before_src=args.reqlock_before.resolve() if args.reqlock_before else None,
     )
     tools: list[str] = args.tools
     modes: list[str] = args.modes
@@ -692,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("tools:  " + "; ".join(f"{tool}: {versions[tool]}" for tool in tools))
     print(
         f"runs:   {args.runs} per tool and mode (pip-compile {args.pip_compile_runs}), "
-        f"modes {', '.join(modes)}"
+        f"alternating between the tools; modes {', '.join(modes)}"
     )
 
     if args.workdir:
@@ -703,21 +795,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {}
     try:
         for corpus in args.corpus:
-            source = args.corpus_dir / f"{corpus}.in"
+            source = corpus_path(corpus, args.corpus_dir)
             results: list[RunResult] = []
-            for tool in tools:
-                runs = args.pip_compile_runs if tool == "pip-compile" else args.runs
-                for mode in modes:
-                    results += run_series(
-                        corpus=corpus,
-                        tool=tool,
-                        mode=mode,
-                        runs=runs,
-                        settings=settings,
-                        source=source,
-                        base=base,
-                        keep=args.keep,
-                    )
+            runs = {t: args.pip_compile_runs if t == "pip-compile" else args.runs for t in tools}
+            for mode in modes:
+                results += run_mode(
+                    corpus=corpus,
+                    tools=tools,
+                    mode=mode,
+                    runs=runs,
+                    settings=settings,
+                    source=source,
+                    base=base,
+                    keep=args.keep,
+                )
             all_results += results
             summaries = report_corpus(corpus, tools, modes, results)
             report_targets(corpus, summaries)

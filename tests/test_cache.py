@@ -293,3 +293,142 @@ def test_a_fifo_in_the_cache_is_a_miss_not_a_hang(tmp_path: Path) -> None:
     entry.unlink()
     os.mkfifo(entry)
     assert cache.get_blob("metadata", "k" * 64) is None
+
+
+# -- where each release's entries lie (JSON pages) -------------------------------------
+
+SPANS = {"1.0": ["demo-1.0.tar.gz", 0, 10, "demo-1.0.zip", 20, 30], "2.0": ["demo-2.0.zip", 10, 20]}
+BODY = b'{"files": [1, 2, 3, 4, 5, 6, 7, 8, 9]}'
+
+
+def test_spans_are_kept_with_the_page_and_its_digest(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put_page(page(body=BODY, spans=SPANS))
+    got = cache.get_page(URL)
+    assert got is not None
+    assert got.spans == SPANS
+    assert got.body == BODY
+    assert got.digest() == "sha256:" + hashlib.sha256(BODY).hexdigest()
+    assert cache.page_digest(URL, None) == got.digest()
+    cache.put_page(page(body=b"", missing=True))
+    assert cache.page_digest(URL, None) == "missing"
+
+
+def _rewrite_spans(path: Path, spans: bytes) -> None:
+    """Replace the spans line of a stored page, its header hash made to match."""
+    import json
+
+    header_line, _, rest = path.read_bytes().partition(b"\n")
+    _, _, body = rest.partition(b"\n")
+    header = json.loads(header_line)
+    header["spans_sha256"] = hashlib.sha256(spans).hexdigest()
+    path.write_bytes(json.dumps(header).encode() + b"\n" + spans + b"\n" + body)
+
+
+@pytest.mark.parametrize(
+    "spans",
+    [
+        b'{"1.0": ["a", 0, 99999]}',
+        b'{"1.0": ["a", 0]}',
+        b'{"1.0": "0-10"}',
+        b'["a", 0, 10]',
+        b'{"1.0": ["a", -1, 2]}',
+        b'{"1.0": [7, 0, 2]}',
+    ],
+    ids=["past-the-end", "not-triples", "not-a-list", "not-a-mapping", "negative", "no-name"],
+)
+def test_spans_that_do_not_fit_the_body_discard_the_page(tmp_path: Path, spans: bytes) -> None:
+    cache = Cache(tmp_path)
+    cache.put_page(page(body=BODY, spans=SPANS))
+    path = only_file(tmp_path)
+    _rewrite_spans(path, spans)
+    assert cache.get_page(URL) is None
+    assert not path.exists()
+
+
+def test_altered_spans_discard_the_page(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put_page(page(body=BODY, spans=SPANS))
+    path = only_file(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b'"demo-2.0.zip",10,20', b'"demo-2.0.zip",10,21'))
+    assert cache.get_page(URL) is None
+
+
+def test_a_page_stored_in_the_old_layout_is_neither_read_nor_discarded(tmp_path: Path) -> None:
+    old = tmp_path / "pages-v2" / hashlib.sha256(URL.encode()).hexdigest()
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b'{"url": "' + URL.encode() + b'"}\n' + BODY)
+    cache = Cache(tmp_path)
+    assert cache.get_page(URL) is None
+    assert old.exists()
+    cache.put_page(page())
+    assert cache.get_page(URL) == page()
+    assert old.exists()
+
+
+# -- writes held until released ---------------------------------------------------------
+
+
+def test_held_writes_are_read_back_and_written_at_release(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.hold()
+    cache.put_page(page(body=BODY, spans=SPANS))
+    cache.put_blob("metadata", KEY, b"Name: demo\n")
+    assert files_under(tmp_path) == []
+    assert cache.get_page(URL) == page(body=BODY, spans=SPANS)
+    assert cache.page_digest(URL, None) == "sha256:" + hashlib.sha256(BODY).hexdigest()
+    assert cache.get_blob("metadata", KEY) == b"Name: demo\n"
+    assert Cache(tmp_path).get_blob("metadata", KEY) is None  # not on disk yet
+    cache.release()
+    assert len(files_under(tmp_path)) == 2
+    fresh = Cache(tmp_path)
+    assert fresh.get_page(URL) == page(body=BODY, spans=SPANS)
+    assert fresh.get_blob("metadata", KEY) == b"Name: demo\n"
+
+
+def test_only_the_last_release_writes(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.hold()
+    cache.hold()
+    cache.put_blob("metadata", KEY, b"one")
+    cache.release()
+    assert files_under(tmp_path) == []
+    cache.release()
+    assert Cache(tmp_path).get_blob("metadata", KEY) == b"one"
+    cache.release()  # one release too many changes nothing
+    cache.put_blob("metadata", KEY, b"two")  # not held: written at once
+    assert Cache(tmp_path).get_blob("metadata", KEY) == b"two"
+
+
+def test_writes_beyond_the_held_limit_go_to_disk_and_the_newest_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reqlock.index.cache._MAX_PENDING_BYTES", 200)
+    cache = Cache(tmp_path)
+    cache.hold()
+    cache.put_blob("dist", KEY, b"small")
+    cache.put_blob("dist", KEY, b"x" * 500)  # too large to hold: written now
+    assert Cache(tmp_path).get_blob("dist", KEY) == b"x" * 500
+    cache.put_blob("metadata", KEY, b"y" * 500)
+    cache.put_blob("metadata", KEY, b"held")  # the newer, smaller one is held
+    cache.release()
+    fresh = Cache(tmp_path)
+    assert fresh.get_blob("dist", KEY) == b"x" * 500  # the older held one was dropped
+    assert fresh.get_blob("metadata", KEY) == b"held"
+
+
+def test_a_temporary_name_left_by_a_dead_process_is_stepped_around(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+
+    monkeypatch.setattr("reqlock.index.cache._TEMP_NUMBERS", itertools.count(7))
+    cache = Cache(tmp_path)
+    path = tmp_path / "blobs-v2" / "metadata" / KEY
+    path.parent.mkdir(parents=True)
+    stale = path.parent / f".{KEY}.{os.getpid()}.7.tmp"
+    stale.write_bytes(b"half an entry")
+    cache.put_blob("metadata", KEY, b"whole")
+    assert cache.get_blob("metadata", KEY) == b"whole"
+    assert stale.read_bytes() == b"half an entry"
+    assert sorted(p.name for p in files_under(tmp_path)) == sorted([KEY, stale.name])

@@ -1173,3 +1173,64 @@ def test_a_quick_metadata_file_needs_no_range_read(make_index_app: MakeApp) -> N
         meta = index.metadata("leaf-a", "2.0", wheel)
     assert meta.version == Version("2.0")
     assert gets(app, "/files/") == ["/files/leaf_a-2.0-py3-none-any.whl.metadata"]
+
+
+# -- pages from the cache are not parsed again; entries are written at close -------------
+
+
+def _no_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> ProjectPage:
+        raise AssertionError("a cached JSON page was parsed again")
+
+    monkeypatch.setattr("reqlock.index.index.parse_project_page", refuse)
+
+
+@pytest.mark.parametrize("validators", [False, True], ids=["fresh", "revalidated-304"])
+def test_a_cached_json_page_is_read_from_its_spans(
+    make_index_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, validators: bool
+) -> None:
+    app = make_index_app(validators=validators)
+    cache = Cache(tmp_path)
+    with open_index(app, cache=cache) as index:
+        first = page_view(index.project("leaf-a"))
+        digests = index.pages_read()
+    stored = cache.get_page(f"{SIMPLE}leaf-a/")
+    assert stored is not None
+    assert stored.spans  # a JSON page: where its entries lie was kept
+    _no_parsing(monkeypatch)
+    with open_index(app, cache=cache, ttl=0.0 if validators else 600.0) as index:
+        assert page_view(index.project("leaf-a")) == first
+        # The same digest as the page first read: a remembered lock stays valid.
+        assert index.pages_read() == digests
+    assert len(app.requests_for("/simple/leaf-a/")) == (2 if validators else 1)
+
+
+def test_an_html_page_from_the_cache_is_parsed_again(
+    make_index_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_index_app(formats=("html",))
+    cache = Cache(tmp_path)
+    with open_index(app, cache=cache) as index:
+        first = page_view(index.project("leaf-a"))
+    stored = cache.get_page(f"{SIMPLE}leaf-a/")
+    assert stored is not None
+    assert stored.spans is None
+    with open_index(app, cache=cache) as index:
+        assert page_view(index.project("leaf-a")) == first
+    assert len(app.requests_for("/simple/leaf-a/")) == 1
+
+
+def test_the_index_writes_its_cache_entries_when_it_closes(
+    make_index_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_index_app()
+    with open_index(app, cache=Cache(tmp_path)) as index:
+        page = index.project("leaf-a")
+        index.metadata("leaf-a", "1.0", wheel_of(page, "1.0"))
+        assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    written = {p.parent.name for p in tmp_path.rglob("*") if p.is_file()}
+    assert {"pages-v2", "metadata"} <= written
+    app.clear_requests()
+    with open_index(app, cache=Cache(tmp_path)) as index:
+        index.metadata("leaf-a", "1.0", wheel_of(index.project("leaf-a"), "1.0"))
+    assert app.requests == []

@@ -15,6 +15,7 @@ from reqlock.index.pages import (
     JSON_CONTENT_TYPE,
     DistFile,
     ProjectPage,
+    page_from_entries,
     parse_project_page,
     version_from_filename,
 )
@@ -507,3 +508,105 @@ def test_wrong_content_type_is_refused(content_type: str) -> None:
     assert error.package == "demo"
     assert error.hint is not None
     assert "simple index" in error.hint
+
+
+# -- where entries lie: what the cache keeps of a JSON page ----------------------------
+
+
+def _view(page: ProjectPage) -> dict[str, tuple[object, ...]]:
+    return {
+        f.filename: (f.url, dict(f.hashes), f.requires_python, f.yanked, f.yanked_reason)
+        for f in by_name(page).values()
+    }
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_page_rebuilt_from_its_spans_has_the_same_files(encoding: str) -> None:
+    files = [
+        entry("demo-1.0-py3-none-any.whl", yanked="caf\u00e9 broke it"),
+        entry("demo-1.0.tar.gz", **{"requires-python": ">=3.8"}),
+        entry("demo-2.0-py3-none-any.whl"),
+        entry("other-1.0.tar.gz"),
+    ]
+    text = json.dumps(
+        {"meta": {"api-version": "1.1"}, "files": files}, ensure_ascii=False, indent=1
+    )
+    body = text.encode(encoding)
+    parsed = parse_project_page(
+        body,
+        content_type=JSON_CONTENT_TYPE,
+        page_url=PAGE_URL,
+        name=NormalizedName("demo"),
+        index=INDEX,
+    )
+    spans = parsed.spans()
+    assert spans is not None
+    assert set(spans) == {"1.0", "2.0"}
+    # Two entries: the file name, start and end of each.
+    assert spans["1.0"][::3] == ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"]
+    again = page_from_entries(
+        body, dict(spans), page_url=PAGE_URL, name=NormalizedName("demo"), index=INDEX
+    )
+    assert _view(again) == _view(parsed)
+    assert _view(parsed)["demo-1.0-py3-none-any.whl"][4] == "caf\u00e9 broke it"
+
+
+def test_only_the_releases_looked_at_are_decoded() -> None:
+    good = json.dumps(entry("demo-1.0.tar.gz")).encode()
+    body = good + b"[not json"
+    page = page_from_entries(
+        body,
+        {
+            "1.0": ["demo-1.0.tar.gz", 0, len(good)],
+            "2.0": ["demo-2.0.tar.gz", len(good), len(body)],
+        },
+        page_url=PAGE_URL,
+        name=NormalizedName("demo"),
+        index=INDEX,
+    )
+    assert set(page.versions()) == {Version("1.0"), Version("2.0")}
+    (dist,) = page.files(Version("1.0"))
+    assert dist.filename == "demo-1.0.tar.gz"
+    # An entry the filter refuses is not even decoded.
+    assert page.files(Version("2.0"), lambda name: name.endswith(".whl")) == ()
+
+
+def test_an_html_page_has_no_spans_and_converts_lazily_too() -> None:
+    page = parse_html(html_doc('<a href="demo-1.0.tar.gz#sha256=' + SHA + '">x</a>'))
+    assert page.spans() is None
+    (dist,) = page.files(Version("1.0"))
+    assert dist.sha256 == SHA
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"meta": {"api-version": "1.1"}, "files": [],}',
+        b'{"meta": {"api-version": "1.1"}, "files": [{"filename": "demo-1.0.tar.gz",'
+        b' "url": "u", "hashes": {}},]}',
+        b'{"meta": {"api-version": "1.1"}, "files": []} extra',
+        b'{"meta": {"api-version": "1.1"}, "files": [] "x": 1}',
+    ],
+    ids=["trailing-comma", "trailing-comma-in-files", "extra-data", "missing-comma"],
+)
+def test_json_that_json_loads_refuses_is_refused(body: bytes) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(body)
+    error = _expect_bad_page(body)
+    assert "invalid JSON" in str(error)
+
+
+def test_the_last_files_member_wins_as_in_json_loads() -> None:
+    body = (
+        b'{"files": [{"filename": "demo-1.0.tar.gz", "url": "u", "hashes": {}}],'
+        b' "meta": {"api-version": "1.0"},'
+        b' "files": [{"filename": "demo-2.0.tar.gz", "url": "u", "hashes": {}}]}'
+    )
+    page = parse_project_page(
+        body,
+        content_type=JSON_CONTENT_TYPE,
+        page_url=PAGE_URL,
+        name=NormalizedName("demo"),
+        index=INDEX,
+    )
+    assert list(page.versions()) == [Version("2.0")]

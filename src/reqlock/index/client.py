@@ -1,20 +1,25 @@
 """One HTTP client for the index: connection reuse, bounded retries, size limits.
 
-httpx is imported lazily so that code paths which never touch the network (verify,
-a fully cached lock) do not pay for it.
+Requests go over :class:`reqlock.index.transport.Network` (keep-alive sockets,
+a fraction of httpx's CPU per request). httpx is used, and imported, only when a
+transport is injected (tests, embeddings) or a proxy is configured in the
+environment (httpx honours ``HTTP(S)_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``).
 """
 
 from __future__ import annotations
 
 __all__ = ["HttpClient", "Response"]
 
+import base64
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urljoin, urlsplit
 
 from reqlock import __version__
 from reqlock.errors import IndexFetchError
@@ -22,12 +27,17 @@ from reqlock.index.auth import Credentials, IndexPolicy, origin_of
 from reqlock.urls import redact_text, redact_url
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
+    from reqlock.index.transport import Network
+
 # Statuses worth another try: the server or something in front of it is busy.
-_CLIENT_GROUPS = 4
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
+_USER_AGENT = f"reqlock/{__version__}"
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,14 +50,28 @@ class Response:
     content: bytes
 
 
+class _Answer(Protocol):
+    """An answer's head, its body on demand (a transport Reply or an httpx one)."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+
+    def read(self, max_bytes: int) -> bytes: ...
+
+    def discard(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class HttpClient:
     """A thread-safe HTTP client with retries for transient faults.
 
     ``transport`` lets tests mount an in-process WSGI app
     (``httpx.WSGITransport``) instead of the network.
 
-    Redirects are followed here, not by httpx, so that every hop is checked
-    against the policy and gets only the credentials of its own origin.
+    Redirects are followed here, not by the layer below, so that every hop is
+    checked against the policy and gets only the credentials of its own origin.
     """
 
     def __init__(
@@ -68,62 +92,64 @@ class HttpClient:
         self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
-        self._local = threading.local()
-        self._clients: list[httpx.Client] = []
-        self._assigned = 0
-        self._ssl: Any = None
         self._lock = threading.Lock()
+        self._network: Network | None = None
+        self._client: httpx.Client | None = None
+
+    def _open(self, url: str, headers: dict[str, str], creds: tuple[str, str] | None) -> _Answer:
+        """Send one GET; the answer's head (raises NetworkError)."""
+        if self._transport is None and not _proxied():
+            sent = headers
+            if creds is not None:
+                token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+                sent = {**headers, "Authorization": f"Basic {token}"}
+            return self._get_network().get(url, sent)
+        return _HttpxAnswer(self._get_client(), url, headers, creds)
+
+    def _get_network(self) -> Network:
+        from reqlock.index.transport import Network
+
+        with self._lock:
+            if self._network is None:
+                self._network = Network(
+                    timeout=self._timeout,
+                    connect_timeout=10.0,
+                    user_agent=_USER_AGENT,
+                    context=ssl_context,
+                )
+            return self._network
 
     def _get_client(self) -> httpx.Client:
-        # Threads share a few clients rather than one: httpcore's pool rescans all
-        # of its connections for every queued request, which with dozens of
-        # threads on one pool cost a large share of a cold lock's CPU. One client
-        # per thread is worse again: every thread pays its own TLS handshakes.
-        client: httpx.Client | None = getattr(self._local, "client", None)
-        if client is not None:
-            return client
+        # One client for every thread: only tests and proxied machines come here.
         with self._lock:
-            self._assigned += 1
-            if len(self._clients) >= _CLIENT_GROUPS:
-                client = self._clients[self._assigned % _CLIENT_GROUPS]
-                self._local.client = client
-                return client
-        import httpx
+            if self._client is not None:
+                return self._client
+            import httpx
 
-        client = httpx.Client(
-            transport=self._transport or _network_transport(self._ssl_context()),
-            verify=self._ssl_context(),
-            timeout=httpx.Timeout(self._timeout, connect=10.0),
-            follow_redirects=False,  # get() follows them, checking every hop
-            headers={"User-Agent": f"reqlock/{__version__}"},
-            event_hooks={"response": [_take_location]},
-        )
-        self._local.client = client
-        with self._lock:
-            self._clients.append(client)
-        return client
+            self._client = httpx.Client(
+                transport=self._transport,
+                verify=ssl_context() if self._transport is None else True,
+                timeout=httpx.Timeout(self._timeout, connect=10.0),
+                follow_redirects=False,  # get() follows them, checking every hop
+                headers={"User-Agent": _USER_AGENT},
+                event_hooks={"response": [_take_location]},
+            )
+            return self._client
 
     def add_credentials(self, credentials: Credentials) -> None:
         """Use these credentials too (for their origins)."""
         merged = {**credentials.by_origin, **self._credentials.by_origin}
         self._credentials = Credentials(by_origin=merged)
 
-    def _ssl_context(self) -> Any:
-        # Loading the CA bundle takes ~20 ms; every client would do it again.
-        with self._lock:
-            if self._ssl is None:
-                import httpx
-
-                self._ssl = httpx.create_ssl_context(trust_env=True)
-            return self._ssl
-
     def close(self) -> None:
         """Close every connection (of every thread)."""
         with self._lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
+            network, self._network = self._network, None
+            client, self._client = self._client, None
+        if network is not None:
+            network.close()
+        if client is not None:
             client.close()
-        self._local = threading.local()
 
     def get(
         self,
@@ -154,7 +180,6 @@ class HttpClient:
                 hint="the index links to an insecure URL; allow the host with "
                 "--allow-insecure-host only if you trust the network",
             )
-        client = self._get_client()
         given = dict(headers or {})
         first_origin = origin_of(url)
         # Credentials written into the URL belong to its origin, like any others.
@@ -172,7 +197,6 @@ class HttpClient:
                     k: v for k, v in given.items() if k.lower() not in _ORIGIN_BOUND_HEADERS
                 }
             answer = self._get_once(
-                client,
                 current,
                 headers=hop_headers,
                 creds=creds,
@@ -195,7 +219,6 @@ class HttpClient:
 
     def _get_once(
         self,
-        client: httpx.Client,
         url: str,
         *,
         headers: dict[str, str],
@@ -205,35 +228,37 @@ class HttpClient:
         package: str | None,
     ) -> Response | str:
         """One hop, retried on transient faults: the response, or where it redirects."""
-        import httpx
+        # Imported here: the network (ssl) costs a lock that the cache answers nothing.
+        from reqlock.index.transport import BodyTooLarge, NetworkError
 
-        auth = httpx.BasicAuth(*creds) if creds else None
         attempt = 0
         while True:
             delay = self._backoff * (2**attempt)
             try:
-                with client.stream(
-                    "GET", url, headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT
-                ) as resp:
-                    status = resp.status_code
-                    location = resp.extensions.get(_LOCATION)
-                    if isinstance(location, str):
-                        _drain(resp)
-                        return _redirect_target(resp.url, location, url, package)
+                answer = self._open(url, headers, creds)
+                try:
+                    status = answer.status
+                    location = answer.headers.get("location")
+                    if status in _REDIRECT_STATUSES and location is not None:
+                        answer.discard()
+                        return _redirect_target(answer.url, location, url, package)
                     if status in ok_statuses:
-                        body = _read_limited(resp, max_bytes, url, package)
+                        try:
+                            body = answer.read(max_bytes)
+                        except BodyTooLarge:
+                            raise _too_large(url, package, max_bytes) from None
                         return Response(
-                            url=str(resp.url),
-                            status=status,
-                            headers={k.lower(): v for k, v in resp.headers.items()},
-                            content=body,
+                            url=answer.url, status=status, headers=answer.headers, content=body
                         )
                     if status not in _TRANSIENT_STATUSES or attempt >= self._retries:
                         raise _status_error(url, status, package)
-                    retry_after = _retry_after(resp.headers.get("retry-after"))
+                    retry_after = _retry_after(answer.headers.get("retry-after"))
                     if retry_after is not None:
                         delay = retry_after
-            except (httpx.TransportError, httpx.DecodingError) as exc:
+                    answer.discard()
+                finally:
+                    answer.close()
+            except NetworkError as exc:
                 if attempt >= self._retries:
                     raise IndexFetchError(
                         f"could not fetch {redact_url(url)}: {_describe(exc)}"
@@ -292,6 +317,81 @@ def _take_location(resp: httpx.Response) -> None:
         resp.extensions = {**resp.extensions, _LOCATION: resp.headers.pop("location")}
 
 
+class _HttpxAnswer:
+    """An httpx answer, streamed, shaped like :class:`reqlock.index.transport.Reply`."""
+
+    def __init__(self, client: httpx.Client, url: str, headers: dict[str, str], creds: Any) -> None:
+        import httpx
+
+        from reqlock.index.transport import NetworkError
+
+        self._errors = (httpx.TransportError, httpx.DecodingError, httpx.StreamError)
+        auth = httpx.BasicAuth(*creds) if creds else httpx.USE_CLIENT_DEFAULT
+        self._stream = client.stream("GET", url, headers=headers, auth=auth)
+        try:
+            self._resp = resp = self._stream.__enter__()
+        except self._errors as exc:
+            raise NetworkError(str(exc) or type(exc).__name__) from None
+        self.url = str(resp.url)
+        self.status = resp.status_code
+        self.headers = {k.lower(): v for k, v in resp.headers.items()}
+        location = resp.extensions.get(_LOCATION)
+        if isinstance(location, str):
+            self.headers["location"] = location
+
+    def read(self, max_bytes: int) -> bytes:
+        from reqlock.index.transport import BodyTooLarge, NetworkError
+
+        declared = self._resp.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise BodyTooLarge(int(declared))
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in self._resp.iter_bytes():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise BodyTooLarge(total)
+                chunks.append(chunk)
+        except self._errors as exc:
+            raise NetworkError(str(exc) or type(exc).__name__) from None
+        return b"".join(chunks)
+
+    def discard(self) -> None:
+        # A small body is read so that the connection can serve the next request.
+        total = 0
+        try:
+            for chunk in self._resp.iter_raw():
+                total += len(chunk)
+                if total > _MAX_REDIRECT_BODY:
+                    return  # closing the response drops the connection instead
+        except self._errors:
+            pass
+
+    def close(self) -> None:
+        with contextlib.suppress(*self._errors):
+            self._stream.__exit__(None, None, None)
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The certificates httpx trusts: ``SSL_CERT_FILE``, else ``SSL_CERT_DIR``, else
+    certifi's bundle (certifi comes with httpx)."""
+    import ssl
+
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _proxied() -> bool:
+    """Whether the environment names a proxy (then httpx, which honours it, is used)."""
+    return any(value and key.lower() in _PROXY_VARIABLES for key, value in os.environ.items())
+
+
 def _userinfo(url: str) -> tuple[str, str] | None:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
@@ -300,52 +400,23 @@ def _userinfo(url: str) -> tuple[str, str] | None:
     return (user, password) if user or password else None
 
 
-def _drain(resp: httpx.Response) -> None:
-    """Read a (small) redirect body so that the connection can serve the next hop."""
-    import httpx
-
-    total = 0
+def _redirect_target(base: str, location: str, source: str, package: str | None) -> str:
     try:
-        for chunk in resp.iter_raw():
-            total += len(chunk)
-            if total > _MAX_REDIRECT_BODY:
-                return  # closing the response drops the connection instead
-    except (httpx.TransportError, httpx.StreamError):
-        pass  # the Location is all we need
-
-
-def _redirect_target(base: httpx.URL, location: str, source: str, package: str | None) -> str:
-    import httpx
-
-    try:
-        return str(base.join(location.strip()))
-    except (httpx.InvalidURL, ValueError, TypeError):
+        target = urljoin(base, location.strip())
+        netloc = urlsplit(target).netloc
+        # A port out of range is the redirect check's to refuse; one that is not a
+        # number, a bracket left open or a control character make no URL at all.
+        port = netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+        if (port and not port.isdigit()) or any(ord(c) < 32 or ord(c) == 127 for c in target):
+            raise ValueError(location)
+    except ValueError:
         raise IndexFetchError(
             f"{redact_url(source)} redirects to an invalid URL",
             url=redact_url(source),
             package=package,
             hint="the index or a proxy in front of it is misbehaving",
         ) from None
-
-
-def _network_transport(ssl_context: Any) -> httpx.BaseTransport:
-    from reqlock.index.transport import pooled_transport
-
-    return pooled_transport(64, ssl_context)
-
-
-def _read_limited(resp: Any, max_bytes: int, url: str, package: str | None) -> bytes:
-    declared = resp.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(url, package, max_bytes)
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in resp.iter_bytes():
-        total += len(chunk)
-        if total > max_bytes:
-            raise _too_large(url, package, max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return target
 
 
 def _too_large(url: str, package: str | None, max_bytes: int) -> IndexFetchError:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 __all__ = ["Builder", "Index"]
 
+import dataclasses
+import functools
 import hashlib
 import sys
 import threading
@@ -37,7 +39,7 @@ from reqlock.index.pages import (
     DistFile,
     ProjectPage,
     file_url_problem,
-    merge_pages,
+    page_from_entries,
     parse_project_page,
 )
 from reqlock.progress import Reporter
@@ -53,7 +55,8 @@ class Index:
     """Reads one or more simple-API indexes.
 
     A project is taken from the first index that has it, never mixed with files
-    of a later index (against dependency confusion).
+    of a later index (against dependency confusion). What it puts in the cache is
+    written when it is closed (see :meth:`Cache.hold <reqlock.index.cache.Cache.hold>`).
     """
 
     def __init__(
@@ -134,13 +137,17 @@ class Index:
         self._page_digests: dict[str, str] = {}
         self._pages_of: dict[str, list[str]] = {}
         self._demanded: set[str] = set()
+        self._held = _hold(cache)
 
     # -- lifecycle -----------------------------------------------------------
 
     def close(self) -> None:
-        """Stop background work and close connections."""
+        """Stop background work, close connections and write the cache's entries."""
         self._runner.close()
         self._http.close()
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()
 
     def __enter__(self) -> Index:
         return self
@@ -192,7 +199,7 @@ class Index:
             if linked is not None:
                 found.insert(0, linked)
             if found:
-                return merge_pages(found)
+                return _merge_pages(found)
         if linked is not None:
             self._reporter.fetched_page(name)
             return linked
@@ -260,6 +267,8 @@ class Index:
                 etag=resp.headers.get("etag", cached.etag),
                 last_modified=resp.headers.get("last-modified", cached.last_modified),
                 final_url=cached.final_url,
+                spans=cached.spans,
+                sha256=cached.sha256,
             )
         else:
             entry = CachedPage(
@@ -268,6 +277,7 @@ class Index:
                 max_age=max_age,
                 content_type=resp.headers.get("content-type", ""),
                 body=resp.content,
+                sha256=hashlib.sha256(resp.content).hexdigest(),
                 etag=resp.headers.get("etag"),
                 last_modified=resp.headers.get("last-modified"),
                 final_url=redact_url(resp.url),
@@ -275,25 +285,31 @@ class Index:
         # Parse before caching: a malformed page must not be kept.
         page = self._parse(entry, name, index_public)
         if self._cache is not None:
-            self._cache.put_page(entry)
+            spans = page.spans() if page is not None else None
+            self._cache.put_page(dataclasses.replace(entry, spans=spans))
         return page
 
     def _parse(self, entry: CachedPage, name: NormalizedName, index: str) -> ProjectPage | None:
-        digest = "missing" if entry.missing else "sha256:" + hashlib.sha256(entry.body).hexdigest()
         with self._lock:
-            self._page_digests[entry.url] = digest
+            self._page_digests[entry.url] = entry.digest()
             self._pages_of.setdefault(name, []).append(entry.url)
         if entry.missing:
             return None
         # Relative file links resolve against the address the page came from.
         base = entry.final_url or entry.url
+        keep = functools.partial(self._keep_file_url, name)
+        if entry.spans is not None:
+            # Kept by the cache: only the releases looked at are decoded.
+            return page_from_entries(
+                entry.body, entry.spans, page_url=base, name=name, index=index, keep_url=keep
+            )
         return parse_project_page(
             entry.body,
             content_type=entry.content_type,
             page_url=base,
             name=name,
             index=index,
-            keep_url=lambda url: self._keep_file_url(name, url),
+            keep_url=keep,
         )
 
     def _keep_file_url(self, name: NormalizedName, url: str) -> bool:
@@ -381,6 +397,30 @@ class Index:
     def sha256(self, dist: DistFile, *, package: str) -> str:
         """The sha256 of ``dist``: from the index, else by downloading it."""
         return self._dists.sha256(dist, package=package)
+
+
+def _hold(cache: Cache | None) -> Cache | None:
+    """``cache``, its writes held until the index closes: made in one go then, not
+    one by one while dozens of threads want the interpreter (see Cache.hold)."""
+    if cache is not None:
+        cache.hold()
+    return cache
+
+
+def _merge_pages(pages: Sequence[ProjectPage]) -> ProjectPage:
+    """One page holding the files of several indexes' pages (the opt-in
+    ``unsafe-best-match`` strategy). A file name seen on an earlier index hides the
+    same name on a later one."""
+    grouped: dict[str, list[DistFile]] = {}
+    seen: set[str] = set()
+    for page in pages:
+        for version, texts in page.versions().items():
+            for dist in page.files(version):
+                if dist.filename not in seen:
+                    seen.add(dist.filename)
+                    grouped.setdefault(texts[0], []).append(dist)
+    first = pages[0]
+    return ProjectPage(name=first.name, index=first.index, files_by_version=grouped)
 
 
 def _max_age(headers: Mapping[str, str]) -> float | None:

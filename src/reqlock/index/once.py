@@ -1,14 +1,16 @@
 """Work done once, on a bounded pool or by whoever needs it first.
 
 :class:`Once` is one unit of work; :class:`Runner` owns the thread pool and the
-tables of started work that the index and its file helper share.
+tables of started work that the index and its file helper share; :func:`hedged`
+asks twice when once is slow (DNS lookups).
 """
 
 from __future__ import annotations
 
-__all__ = ["Once", "Runner"]
+__all__ = ["Once", "Runner", "hedged"]
 
 import contextlib
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -136,3 +138,39 @@ class Runner:
                 callback(value)
 
         return run
+
+
+def hedged(ask: Callable[[], _T], hedge_after: float) -> _T:
+    """``ask()``, asked again in parallel when it has not answered after
+    ``hedge_after`` seconds; the first success wins. When every try fails the last
+    error is raised (an error that is not an OSError at once).
+
+    Tries run in daemon threads that nobody waits for: a stuck one is left behind
+    (its late answer is dropped) instead of holding up the caller.
+    """
+    answers: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            answers.put((True, ask()))
+        except Exception as exc:  # handed to the caller
+            answers.put((False, exc))
+
+    def start() -> None:
+        threading.Thread(target=run, name="reqlock-hedged", daemon=True).start()
+
+    start()
+    running = 1
+    try:
+        ok, answer = answers.get(timeout=max(hedge_after, 0.0))
+    except queue.Empty:
+        start()
+        running += 1
+        ok, answer = answers.get()
+    while True:
+        running -= 1
+        if ok:
+            return answer  # type: ignore[no-any-return]
+        if not isinstance(answer, OSError) or running == 0:
+            raise answer
+        ok, answer = answers.get()

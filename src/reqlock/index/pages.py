@@ -3,7 +3,9 @@
 Pure functions over bytes. Parsing is deliberately shallow: a page of a popular
 project lists thousands of files, and the resolver looks at a handful of releases,
 so files are grouped by the version written in their name (string work only) and
-versions and tags are parsed later, for the releases actually considered.
+versions and tags are parsed later, for the releases actually considered. Of a JSON
+page only where each entry lies is kept (the cache keeps it too): a release's
+entries are decoded when it is first looked at, on cold and warm runs alike.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ __all__ = [
     "DistFile",
     "ProjectPage",
     "file_url_problem",
-    "merge_pages",
+    "page_from_entries",
     "parse_flat_page",
     "parse_project_page",
 ]
 
-import json
+import json.decoder
+import json.scanner
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -43,6 +46,10 @@ PAGE_ACCEPT = (
 
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
 _HASH_NAMES = ("sha256", "sha384", "sha512")
+_METADATA_ATTRIBUTES = ("data-core-metadata", "data-dist-info-metadata")
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+# Where each release's entries lie in a JSON page's text: [filename, start, end, ...].
+Spans = Mapping[str, Sequence[str | int]]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,10 +99,11 @@ class ProjectPage:
 
     Files are turned into :class:`DistFile` values only for the versions asked
     for: building tens of thousands of objects for releases nobody considers is
-    what made page parsing slow.
+    what made page parsing slow. With ``source`` (the text of a JSON page),
+    ``files_by_version`` holds :data:`Spans` into it, decoded when first needed.
     """
 
-    __slots__ = ("_convert", "_converted", "_raw", "_versions", "index", "name")
+    __slots__ = ("_convert", "_converted", "_raw", "_source", "_versions", "index", "name")
 
     def __init__(
         self,
@@ -104,13 +112,19 @@ class ProjectPage:
         index: str,
         files_by_version: Mapping[str, Sequence[Any]],
         convert: Callable[[Any], DistFile | None] | None = None,
+        source: str | None = None,
     ) -> None:
         self.name = name
         self.index = index
         self._raw = files_by_version
         self._convert = convert
+        self._source = source
         self._converted: dict[str, tuple[DistFile, ...]] = {}
         self._versions: dict[Version, tuple[str, ...]] | None = None
+
+    def spans(self) -> Spans | None:
+        """Where each release's entries lie in a JSON page's text, else None."""
+        return self._raw if self._source is not None else None
 
     def versions(self) -> dict[Version, tuple[str, ...]]:
         """Each PEP 440 version with the spellings it has in file names."""
@@ -137,42 +151,31 @@ class ProjectPage:
             if converted is not None:
                 result += tuple(d for d in converted if keep is None or keep(d.filename))
                 continue
-            raw = self._raw[text]
+            raw = self._entries(text, keep)
             if keep is not None:
-                raw = [r for r in raw if keep(_filename_of(r))]
                 result += self._convert_all(raw)
-                continue
-            converted = self._convert_all(raw)
-            self._converted[text] = converted
-            result += converted
+            else:
+                result += self._converted.setdefault(text, self._convert_all(raw))
         return result
 
+    def _entries(self, text: str, keep: Callable[[str], bool] | None) -> list[Any]:
+        raw, source, named = self._raw[text], self._source, self._convert is None
+        if source is None:  # DistFile values, else PEP 691 entries
+            return [r for r in raw if not keep or keep(r.filename if named else r["filename"])]
+        # Spans name their files: only the kept ones are decoded (again if asked again).
+        return [
+            _SCAN(source, raw[k + 1])[0] for k in range(0, len(raw), 3) if not keep or keep(raw[k])
+        ]
+
     def _convert_all(self, raw: Sequence[Any]) -> tuple[DistFile, ...]:
-        convert = self._convert
-        if convert is None:
+        if self._convert is None:
             return tuple(raw)
         # A refused entry converts to None (a file URL the policy forbids).
-        return tuple(d for d in map(convert, raw) if d is not None)
+        return tuple(d for d in map(self._convert, raw) if d is not None)
 
     def releases(self) -> dict[Version, tuple[DistFile, ...]]:
         """Every release with its files (converts everything: for tests and tools)."""
         return {v: self.files(v) for v in self.versions()}
-
-
-def merge_pages(pages: Sequence[ProjectPage]) -> ProjectPage:
-    """One page holding the files of several indexes' pages (the opt-in
-    ``unsafe-best-match`` strategy). A file name seen on an earlier index hides the
-    same name on a later one."""
-    grouped: dict[str, list[DistFile]] = {}
-    seen: set[str] = set()
-    for page in pages:
-        for version, texts in page.versions().items():
-            for dist in page.files(version):
-                if dist.filename not in seen:
-                    seen.add(dist.filename)
-                    grouped.setdefault(texts[0], []).append(dist)
-    first = pages[0]
-    return ProjectPage(name=first.name, index=first.index, files_by_version=grouped)
 
 
 def file_url_problem(url: str, allows: Callable[[str], bool]) -> str | None:
@@ -205,34 +208,13 @@ def parse_project_page(
     a release's files are first looked at, so it may warn about them).
     """
     media = content_type.split(";", maxsplit=1)[0].strip().lower()
-    grouped: dict[str, list[Any]] = {}
-    convert: Callable[[Any], DistFile | None] | None = None
-    names: dict[str, bool] = {}
     if media == JSON_CONTENT_TYPE:
-        for i, entry in enumerate(_json_files(body, page_url)):
-            filename = entry.get("filename") if isinstance(entry, dict) else None
-            if not isinstance(filename, str) or not filename:
-                raise _bad_page(page_url, f"files[{i}] has no valid 'filename'")
-            # Cheap type checks now, so a malformed page is never cached; the rest
-            # of each entry is converted when its release is considered.
-            if not isinstance(entry.get("url"), str) or not isinstance(entry.get("hashes"), dict):
-                raise _bad_page(page_url, f"files[{i}] ({filename}) has no valid 'url' or 'hashes'")
-            version = version_from_filename(filename, name, names)
-            if version is not None:
-                grouped.setdefault(version, []).append(entry)
-
-        def convert(entry: Any) -> DistFile | None:
-            dist = _file_from_json(entry, page_url, index)
-            return dist if keep_url is None or keep_url(dist.url) else None
-
-    elif media in HTML_CONTENT_TYPES or not media:
-        for dist in _parse_html(body, page_url, index):
-            if keep_url is not None and not keep_url(dist.url):
-                continue
-            version = version_from_filename(dist.filename, name, names)
-            if version is not None:
-                grouped.setdefault(version, []).append(dist)
-    else:
+        text = body.decode("ascii") if body.isascii() else _json_text(body, page_url)
+        spans = _json_spans(text, page_url, name)
+        return page_from_entries(
+            text, spans, page_url=page_url, name=name, index=index, keep_url=keep_url
+        )
+    if media not in HTML_CONTENT_TYPES and media:
         raise IndexFetchError(
             f"{redact_url(page_url)} answered with content type {media!r}, "
             "which is not a simple-API page",
@@ -240,19 +222,47 @@ def parse_project_page(
             package=name,
             hint="check that the index URL points at a PEP 503/691 simple index",
         )
-    return ProjectPage(name=name, index=index, files_by_version=grouped, convert=convert)
+    grouped: dict[str, list[Any]] = {}
+    names: dict[str, bool] = {}
+    for entry in _parse_html(body, page_url):
+        # Refused links are warned about now: their file names mean nothing.
+        if keep_url is not None and not keep_url(entry["url"]):
+            continue
+        version = version_from_filename(entry["filename"], name, names)
+        if version is not None:
+            grouped.setdefault(version, []).append(entry)
+    return page_from_entries(
+        None, grouped, page_url=page_url, name=name, index=index, keep_url=keep_url
+    )
+
+
+def page_from_entries(
+    source: str | bytes | None,
+    entries: Mapping[str, Sequence[Any]],
+    *,
+    page_url: str,
+    name: NormalizedName,
+    index: str,
+    keep_url: Callable[[str], bool] | None = None,
+) -> ProjectPage:
+    """The page of PEP 691 entries grouped by version text; with ``source`` (a JSON
+    page or its text), ``entries`` are :data:`Spans` into it (ProjectPage.spans)."""
+    if isinstance(source, bytes):  # the decoder scans text
+        source = source.decode("ascii") if source.isascii() else _json_text(source, page_url)
+
+    def convert(entry: Any) -> DistFile | None:
+        dist = _file_from_json(entry, page_url, index)
+        return dist if keep_url is None or keep_url(dist.url) else None
+
+    return ProjectPage(
+        name=name, index=index, files_by_version=entries, convert=convert, source=source
+    )
 
 
 def parse_flat_page(body: bytes, *, page_url: str) -> list[DistFile]:
     """The files an HTML page links to (a ``--find-links`` page: any project's
     files on one page), with hashes from ``#sha256=`` fragments."""
-    return _parse_html(body, page_url, "")
-
-
-def _filename_of(entry: Any) -> str:
-    if isinstance(entry, DistFile):
-        return entry.filename
-    return str(entry["filename"])
+    return [_file_from_json(entry, page_url, "") for entry in _parse_html(body, page_url)]
 
 
 def version_from_filename(
@@ -264,18 +274,14 @@ def version_from_filename(
     ``seen`` memoizes which name prefixes belong to the project.
     """
     memo = {} if seen is None else seen
-
-    def is_project(prefix: str) -> bool:
-        found = memo.get(prefix)
-        if found is None:
-            found = memo[prefix] = canonicalize_name(prefix) == name
-        return found
-
     if filename.endswith(".whl"):
-        parts = filename[:-4].split("-")
-        if len(parts) not in (5, 6) or not is_project(parts[0]):
+        parts = filename.split("-")
+        if len(parts) not in (5, 6):
             return None
-        return parts[1]
+        found = memo.get(parts[0])
+        if found is None:
+            found = memo[parts[0]] = canonicalize_name(parts[0]) == name
+        return parts[1] if found else None
     for suffix in _SDIST_SUFFIXES:
         if filename.endswith(suffix):
             stem = filename[: -len(suffix)]
@@ -286,7 +292,11 @@ def version_from_filename(
     # where the part before it is this project.
     pos = stem.find("-")
     while pos != -1:
-        if is_project(stem[:pos]):
+        prefix = stem[:pos]
+        found = memo.get(prefix)
+        if found is None:
+            found = memo[prefix] = canonicalize_name(prefix) == name
+        if found:
             return stem[pos + 1 :] or None
         pos = stem.find("-", pos + 1)
     return None
@@ -301,10 +311,24 @@ def _bad_page(page_url: str, what: str) -> IndexFetchError:
     )
 
 
-def _json_files(body: bytes, page_url: str) -> list[Any]:
+def _json_text(body: bytes, page_url: str) -> str:
+    try:  # as json.loads decodes bytes
+        return body.decode(json.detect_encoding(body), "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise _bad_page(page_url, f"invalid JSON ({exc})") from None
+
+
+def _json_spans(text: str, page_url: str, name: NormalizedName) -> Spans:
+    """Where the entries of each release lie in a PEP 691 page: the standard
+    decoder reads it, but an array gives an :class:`_Entries`, whose items are
+    decoded one at a time and dropped at once (a page decoded whole holds tens of
+    thousands of dicts, which the garbage collector then walks over and over)."""
+    decoder = json.JSONDecoder()
+    decoder.parse_array = lambda state, _: _Entries(name).read(state)  # type: ignore[attr-defined]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = decoder.decode(text)
+    except ValueError as exc:
         raise _bad_page(page_url, f"invalid JSON ({exc})") from None
     except RecursionError:
         raise _bad_page(page_url, "invalid JSON (nested too deeply)") from None
@@ -314,10 +338,44 @@ def _json_files(body: bytes, page_url: str) -> list[Any]:
     api_version = meta.get("api-version") if isinstance(meta, dict) else None
     if not isinstance(api_version, str) or not api_version.startswith("1."):
         raise _bad_page(page_url, f"unsupported simple API version {api_version!r}")
-    raw_files = data.get("files")
-    if not isinstance(raw_files, list):
+    files = data.get("files")
+    if not isinstance(files, _Entries):
         raise _bad_page(page_url, "the JSON page has no 'files' list")
-    return raw_files
+    if files.problem is not None:
+        raise _bad_page(page_url, files.problem)
+    return files.spans
+
+
+class _Entries:
+    """A JSON array read as page entries: where each lies, by version, and the
+    first malformed one's problem (a few checks now, so that a malformed page is
+    never cached; the rest when an entry's release is considered)."""
+
+    def __init__(self, name: NormalizedName) -> None:
+        self.name = name
+        self.spans: dict[str, list[str | int]] = {}
+        self.problem: str | None = None
+        self.count = 0
+        self._names: dict[str, bool] = {}
+
+    def read(self, state: tuple[str, int]) -> tuple[_Entries, int]:
+        return self, json.decoder.JSONArray(state, self.item)[1]  # type: ignore[attr-defined]
+
+    def item(self, text: str, i: int) -> tuple[None, int]:
+        item, end = _SCAN(text, i)
+        n, self.count = self.count, self.count + 1
+        filename = item.get("filename") if isinstance(item, dict) else None
+        if self.problem is not None:
+            pass
+        elif not isinstance(filename, str) or not filename:
+            self.problem = f"files[{n}] has no valid 'filename'"
+        elif not isinstance(item.get("url"), str) or not isinstance(item.get("hashes"), dict):
+            self.problem = f"files[{n}] ({filename}) has no valid 'url' or 'hashes'"
+        else:
+            version = version_from_filename(filename, self.name, self._names)
+            if version is not None:
+                self.spans.setdefault(version, []).extend((filename, i, end))
+        return None, end
 
 
 def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> DistFile:
@@ -337,6 +395,8 @@ def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> Dist
     upload_time = entry.get("upload-time")
     requires_python = entry.get("requires-python")
     metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
+    if metadata is not None:
+        metadata = _known_hashes(metadata) if isinstance(metadata, dict) else bool(metadata)
     try:
         # urljoin is slow and most indexes give absolute URLs already.
         url = url if url.startswith(("https://", "http://")) else urljoin(page_url, url)
@@ -352,17 +412,9 @@ def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> Dist
         yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
         size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         upload_time=upload_time if isinstance(upload_time, str) else None,
-        metadata_hashes=_metadata_field(metadata),
+        metadata_hashes=metadata,
         index=index,
     )
-
-
-def _metadata_field(value: object) -> Mapping[str, str] | bool | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return _known_hashes(value)
-    return bool(value)
 
 
 def _known_hashes(hashes: Mapping[str, Any]) -> dict[str, str]:
@@ -398,7 +450,8 @@ class _AnchorParser(HTMLParser):
             self._current = None
 
 
-def _parse_html(body: bytes, page_url: str, index: str) -> list[DistFile]:
+def _parse_html(body: bytes, page_url: str) -> list[dict[str, Any]]:
+    """The files an HTML page links to, as PEP 691 entries with absolute URLs."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -413,7 +466,7 @@ def _parse_html(body: bytes, page_url: str, index: str) -> list[DistFile]:
         base = urljoin(page_url, parser.base) if parser.base else page_url
     except ValueError as exc:  # e.g. "Invalid IPv6 URL"
         raise _bad_page(page_url, f"invalid <base href> ({exc})") from None
-    files: list[DistFile] = []
+    entries: list[dict[str, Any]] = []
     for attrs, label in parser.anchors:
         href = attrs.get("href")
         if not href:
@@ -421,37 +474,27 @@ def _parse_html(body: bytes, page_url: str, index: str) -> list[DistFile]:
         try:
             url = urljoin(base, href)
             parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError as exc:
             raise _bad_page(page_url, f"invalid link {href!r} ({exc})") from None
-        filename = parts.path.rsplit("/", 1)[-1] or label
-        filename = unquote(filename)
-        hashes: dict[str, str] = {}
-        if parts.fragment:
-            alg, _, value = parts.fragment.partition("=")
-            if alg.lower() in _HASH_NAMES and value:
-                hashes[alg.lower()] = value.lower()
-            url = url.split("#", 1)[0]
-        yanked_attr = "data-yanked" in attrs
-        yanked_value = attrs.get("data-yanked")
-        metadata_attr = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
-        metadata: Mapping[str, str] | bool | None = None
-        if "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs:
-            alg, _, value = (metadata_attr or "").partition("=")
-            if alg.lower() in _HASH_NAMES and value:
-                metadata = {alg.lower(): value.lower()}
-            else:
-                metadata = metadata_attr not in ("false",)
-        requires_python = attrs.get("data-requires-python")
-        files.append(
-            DistFile(
-                filename=filename,
-                url=url,
-                hashes=hashes,
-                requires_python=requires_python or None,
-                yanked=yanked_attr,
-                yanked_reason=yanked_value or None,
-                metadata_hashes=metadata,
-                index=index,
-            )
-        )
-    return files
+        filename = unquote(parts.path.rsplit("/", 1)[-1] or label)
+        if "/" in filename:
+            continue  # a directory's link, not a file's
+        alg, _, value = parts.fragment.partition("=")
+        hashes = {alg: value} if value else {}
+        url = url.split("#", 1)[0]
+        entry = {
+            "filename": filename,
+            "url": url,
+            "hashes": hashes,
+            "requires-python": attrs.get("data-requires-python") or None,
+            "yanked": attrs.get("data-yanked") or "data-yanked" in attrs,
+        }
+        key = next((k for k in _METADATA_ATTRIBUTES if k in attrs), None)
+        if key is not None:
+            value = attrs[key] or ""
+            alg, _, digest = value.partition("=")
+            known = digest and alg.lower() in _HASH_NAMES
+            entry["core-metadata"] = {alg: digest} if known else value != "false"
+        entries.append(entry)
+    return entries

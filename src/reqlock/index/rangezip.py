@@ -20,6 +20,8 @@ _EOCD64_SIG = b"PK\x06\x06"
 _CD_SIG = b"PK\x01\x02"
 _LOCAL_SIG = b"PK\x03\x04"
 _TAIL = 64 * 1024
+# A central directory entry: method, crc, sizes, name/extra/comment lengths, offset.
+_CD_ENTRY = struct.Struct("<10xH4xLLLHHH8xL")
 
 
 class RangeNotSupported(Exception):
@@ -141,15 +143,15 @@ def _directory(window: _Window) -> dict[str, tuple[int, int, int, int, int]]:
         cd_size, cd_offset = struct.unpack("<QQ", rec[40:56])
     directory = window.get(cd_offset, cd_offset + cd_size)
     entries: dict[str, tuple[int, int, int, int, int]] = {}
+    # One unpack per entry, straight from the buffer: a wheel lists thousands.
+    unpack = _CD_ENTRY.unpack_from
     i = 0
-    while i + 46 <= len(directory) and directory[i : i + 4] == _CD_SIG:
-        (method, _, _, crc, csize, usize, nlen, elen, clen) = struct.unpack(
-            "<HHHLLLHHH", directory[i + 10 : i + 34]
-        )
-        (offset,) = struct.unpack("<L", directory[i + 42 : i + 46])
+    while i + 46 <= len(directory) and directory.startswith(_CD_SIG, i):
+        method, crc, csize, usize, nlen, elen, clen, offset = unpack(directory, i)
         name = directory[i + 46 : i + 46 + nlen].decode("utf-8", "replace")
-        extra = directory[i + 46 + nlen : i + 46 + nlen + elen]
-        csize, usize, offset = _zip64_sizes(extra, csize, usize, offset)
+        if 0xFFFFFFFF in (csize, usize, offset):
+            extra = directory[i + 46 + nlen : i + 46 + nlen + elen]
+            csize, usize, offset = _zip64_sizes(extra, csize, usize, offset)
         entries[name] = (method, crc, csize, usize, offset)
         i += 46 + nlen + elen + clen
     return entries
