@@ -9,7 +9,7 @@ version matches (as in pip).
 
 from __future__ import annotations
 
-__all__ = ["PYTHON", "Candidate", "Req", "constraints_for", "to_req", "unsatisfiable"]
+__all__ = ["PYTHON", "Candidate", "Req", "constraints_for", "pin_limits", "to_req", "unsatisfiable"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ from packaging.version import Version
 from reqlock.index.pages import DistFile
 from reqlock.index.sources import DirectDist
 from reqlock.locking.requirements import RequirementLine, RequirementSet
-from reqlock.locking.rules import marker_true
+from reqlock.locking.rules import is_pinned, marker_true
 from reqlock.urls import redact_url
 
 PYTHON = "<python>"
@@ -121,3 +121,19 @@ def to_req(line: RequirementLine) -> Req:
         url=req.url,
         direct_key=line.direct.key if line.direct is not None else None,
     )
+
+
+def pin_limits(
+    roots: Sequence[RequirementLine], constraints: Mapping[str, Sequence[Req]]
+) -> dict[str, SpecifierSet]:
+    """What the user's ``==`` pins and constraints allow, by project: the crawler
+    keeps its guesses inside them."""
+    limits: dict[str, SpecifierSet] = {}
+    for line in roots:
+        spec = line.requirement.specifier
+        if line.requirement.url is None and is_pinned(spec):
+            limits[line.name] = limits.get(line.name, SpecifierSet()) & spec
+    for name, reqs in constraints.items():
+        for req in reqs:
+            limits[name] = limits.get(name, SpecifierSet()) & req.specifier
+    return limits

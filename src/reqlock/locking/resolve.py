@@ -25,10 +25,17 @@ from reqlock.errors import MetadataError, ResolutionError
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.sources import DirectDist
 from reqlock.locking.candidates import PYTHON as _PYTHON
-from reqlock.locking.candidates import Candidate, Req, constraints_for, to_req, unsatisfiable
+from reqlock.locking.candidates import (
+    Candidate,
+    Req,
+    constraints_for,
+    pin_limits,
+    to_req,
+    unsatisfiable,
+)
 from reqlock.locking.crawl import Crawler
 from reqlock.locking.explain import explain
-from reqlock.locking.requirements import RequirementLine, RequirementSet
+from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.rules import FileRules, is_pinned, marker_true
 from reqlock.locking.search import ConflictWatch, search
@@ -388,24 +395,14 @@ def resolve(
         if line.requirement.marker is None or marker_true(line.requirement.marker, env, "")
     ]
     constraints = constraints_for(requirements, env, extra_constraints)
-    user_hashes: dict[str, set[str]] = {}
-    for line in requirements.requirements:
-        if line.hashes:
-            user_hashes.setdefault(line.name, set()).update(line.hashes)
-    rules = FileRules(
-        target,
-        only_binary=options.only_binary,
-        no_binary=options.no_binary,
-        exclude_newer=options.exclude_newer,
-        user_hashes={k: frozenset(v) for k, v in user_hashes.items()},
-    )
+    rules = _rules(requirements, target, options)
     crawler = Crawler(
         index,
         rules,
         lambda meta, extras: rules.requirements_of(meta, extras, base=True),
         preferred=options.preferred,
         pre=options.pre,
-        limits=_limits(roots, constraints),
+        limits=pin_limits(roots, constraints),
     )
     provider = _Provider(
         index,
@@ -442,23 +439,23 @@ def resolve(
             provenance=provider.watch.provenance,
             unproven=outcome.too_deep,
         ) from None
-    result = outcome.result
-    return _to_resolution(result, provider, target, root_reqs)
+    return _to_resolution(outcome.result, provider, target, root_reqs)
 
 
-def _limits(
-    roots: Sequence[RequirementLine], constraints: Mapping[str, Sequence[Req]]
-) -> dict[str, SpecifierSet]:
-    """What the user's ``==`` pins and constraints allow, by project (for the crawler)."""
-    limits: dict[str, SpecifierSet] = {}
-    for line in roots:
-        spec = line.requirement.specifier
-        if line.requirement.url is None and is_pinned(spec):
-            limits[line.name] = limits.get(line.name, SpecifierSet()) & spec
-    for name, reqs in constraints.items():
-        for req in reqs:
-            limits[name] = limits.get(name, SpecifierSet()) & req.specifier
-    return limits
+def _rules(requirements: RequirementSet, target: Target, options: ResolveOptions) -> FileRules:
+    """The file rules of ``target``: format control, ``--exclude-newer``, and the
+    ``--hash`` values the requirements give."""
+    user_hashes: dict[str, set[str]] = {}
+    for line in requirements.requirements:
+        if line.hashes:
+            user_hashes.setdefault(line.name, set()).update(line.hashes)
+    return FileRules(
+        target,
+        only_binary=options.only_binary,
+        no_binary=options.no_binary,
+        exclude_newer=options.exclude_newer,
+        user_hashes={k: frozenset(v) for k, v in user_hashes.items()},
+    )
 
 
 def _to_resolution(
