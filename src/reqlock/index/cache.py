@@ -305,8 +305,9 @@ def _spans_ok(spans: object, size: int) -> bool:
 
 # Larger than any page or distribution reqlock accepts from the network.
 _MAX_ENTRY_BYTES = 2 << 30
-# Writes kept in memory beyond this go to disk at once (whole distributions).
-_MAX_PENDING_BYTES = 256 << 20
+# Writes kept in memory beyond this go to disk at once: it bounds what a cold lock
+# of a big graph holds (apache-airflow[all] writes about 170 MB of pages).
+_MAX_PENDING_BYTES = 32 << 20
 _TEMP_NUMBERS = itertools.count()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
