@@ -200,8 +200,6 @@ def available_summary(
     not usable for this target (naming the option or rule responsible)."""
     page = source.project(name)
     versions = rules.versions(page)
-    if not versions:
-        return f"none: {page.index} has no project named {name} (check the spelling)"
     usable = [v for v in versions if rules.usable_files(page, v, pinned=False)]
     parts: list[str] = []
     for version in versions:

@@ -170,8 +170,6 @@ class FileRules:
         if cached is not None:
             return cached
         formats = self.formats(page.name)
-        hashes = self.user_hashes.get(page.name)
-        cutoff = self.exclude_newer
 
         def keep(filename: str) -> bool:
             # Decided on the file name alone, before the page entry is converted.
@@ -179,20 +177,8 @@ class FileRules:
                 return "binary" in formats and self.wheel_rank_of(filename) is not None
             return "source" in formats
 
-        result = []
-        for dist in page.files(version, keep):
-            if dist.requires_python:
-                spec = _spec(dist.requires_python)
-                if spec is not None and not spec.contains(self.python_version, prereleases=True):
-                    continue
-            if hashes is not None and not any(
-                f"{alg}:{value}" in hashes for alg, value in dist.hashes.items()
-            ):
-                continue
-            if cutoff is not None and not _uploaded_before(dist, cutoff):
-                continue
-            result.append(dist)
-        files = tuple(result)
+        name = page.name
+        files = tuple(d for d in page.files(version, keep) if self._why_not_file(name, d) is None)
         self._files[key] = files
         return files
 
@@ -289,12 +275,23 @@ class FileRules:
                 return f"no wheel for {self.target.name}"
         elif "source" not in formats:
             return "--only-binary excludes its sdist"
-        spec = _spec(dist.requires_python or "")
-        if spec is not None and not spec.contains(self.python_version, prereleases=True):
-            return f"requires Python {dist.requires_python}, the target has {self.python_version}"
+        return self._why_not_file(name, dist) or f"no file for {self.target.name}"
+
+    def _why_not_file(self, name: str, dist: DistFile) -> str | None:
+        """The rules that need the file's page entry, not only its name (None: it
+        passes them): Requires-Python, the user's ``--hash`` values, ``--exclude-newer``."""
+        if dist.requires_python:
+            spec = _spec(dist.requires_python)
+            if spec is not None and not spec.contains(self.python_version, prereleases=True):
+                return (
+                    f"requires Python {dist.requires_python}, the target has {self.python_version}"
+                )
         hashes = self.user_hashes.get(name)
-        if hashes is not None:
+        if hashes is not None and not any(
+            f"{alg}:{value}" in hashes for alg, value in dist.hashes.items()
+        ):
             return "no file matches the --hash values of the requirements"
-        if self.exclude_newer is not None:
-            return f"uploaded after --exclude-newer {self.exclude_newer.isoformat()}"
-        return f"no file for {self.target.name}"
+        cutoff = self.exclude_newer
+        if cutoff is not None and not _uploaded_before(dist, cutoff):
+            return f"uploaded after --exclude-newer {cutoff.isoformat()}"
+        return None

@@ -25,7 +25,7 @@ from __future__ import annotations
 __all__ = ["ConflictWatch", "Outcome", "search"]
 
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,7 @@ HOT_AFTER = 5
 
 
 class ConflictWatch(resolvelib.BaseReporter):  # type: ignore[type-arg]
-    """Counts the search's work and conflicts, and passes them on to the
+    """Counts the search's conflicts, and passes them on to the
     :class:`~reqlock.progress.Reporter`.
 
     ``rejected[P]`` is how often a release of P was rejected; ``conflict_on[P]`` the
@@ -58,20 +58,11 @@ class ConflictWatch(resolvelib.BaseReporter):  # type: ignore[type-arg]
         self.reporter = reporter
         self.on_reject = on_reject
         self.rejected: Counter[str] = Counter()
-        self.pairs: Counter[tuple[str, str]] = Counter()
         self.conflict_on: dict[str, str] = {}
-        self.rounds = 0
-        self.backtracks = 0
         self.provenance = Provenance()
 
     def adding_requirement(self, requirement: Req, parent: Candidate | None) -> None:
         self.provenance.add(requirement, parent)
-
-    def starting_round(self, index: int) -> None:
-        self.rounds += 1
-
-    def resolving_conflicts(self, causes: Collection[Any]) -> None:
-        self.backtracks += 1
 
     def rejecting_candidate(self, criterion: Any, candidate: Candidate) -> None:
         infos = list(criterion.information)
@@ -79,7 +70,6 @@ class ConflictWatch(resolvelib.BaseReporter):  # type: ignore[type-arg]
         on = on_req.identifier
         affected = candidate.identifier
         self.rejected[affected] += 1
-        self.pairs[(affected, on)] += 1
         self.conflict_on[affected] = on
         self.on_reject(candidate)
         self.reporter.rejected(
