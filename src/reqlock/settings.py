@@ -16,7 +16,7 @@ is a :class:`~reqlock.errors.ConfigError` naming the option, key or variable.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_INDEX_URL", "Options", "Settings", "resolve_settings"]
+__all__ = ["DEFAULT_INDEX_URL", "Options", "Settings", "Universal", "resolve_settings"]
 
 import math
 import os
@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from packaging.specifiers import SpecifierSet
+from packaging.markers import InvalidMarker, Marker
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from reqlock.errors import ConfigError
@@ -91,6 +92,14 @@ class Options:
     """Re-resolve everything instead of keeping the previous lock's pins."""
     upgrade_packages: Sequence[str] | None = None
     """``NAME`` or ``NAME==VERSION``: let these move (to that version)."""
+    universal: bool | None = None
+    """Lock for every environment ``requires_python`` allows, not for ``targets``."""
+    requires_python: str | None = None
+    """The Python versions a universal lock covers (default: the running minor and later)."""
+    universal_environments: Sequence[str] | None = None
+    """Markers a universal lock is limited to (any of them)."""
+    required_environments: Sequence[str] | None = None
+    """Markers for which every locked package must have a wheel or an sdist."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Options:
@@ -148,6 +157,19 @@ class Settings:
     upgrade: bool
     upgrade_packages: Mapping[NormalizedName, SpecifierSet | None]
     """Packages allowed to move; a specifier when a version was named."""
+    universal: Universal | None = None
+    """None: lock for ``targets``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Universal:
+    """What a universal lock covers."""
+
+    requires_python: SpecifierSet
+    environments: tuple[Marker, ...] = ()
+    required_environments: tuple[Marker, ...] = ()
+    wheel_targets: tuple[Target, ...] = ()
+    """Targets named with ``--universal``: only their wheels are kept."""
 
 
 def resolve_settings(
@@ -228,7 +250,50 @@ def resolve_settings(
         hedge_after=None if hedge < 0 else hedge,
         upgrade=bool(first(lambda o: o.upgrade)),
         upgrade_packages=parse_upgrades(args.upgrade_packages or ()),
+        universal=_universal(first, targets if first(lambda o: o.targets) else ()),
     )
+
+
+def _universal(
+    first: Callable[[Callable[[Options], object]], object], targets: Sequence[Target]
+) -> Universal | None:
+    if not first(lambda o: o.universal):
+        return None
+    import sys
+
+    given = first(lambda o: o.requires_python)
+    text = given if isinstance(given, str) else ">={}.{}".format(*sys.version_info[:2])
+    try:
+        requires_python = SpecifierSet(text)
+    except InvalidSpecifier:
+        requires_python = None
+    if requires_python is None or any(s.operator == "===" for s in requires_python):
+        raise ConfigError(
+            f"{text!r} is not a Python version range", key="requires-python", hint='e.g. ">=3.10"'
+        )
+
+    def markers(pick: Callable[[Options], object], key: str) -> tuple[Marker, ...]:
+        found: list[Marker] = []
+        for text in _strings(first(pick)):
+            try:
+                found.append(Marker(text))
+            except InvalidMarker as exc:
+                raise ConfigError(f"{text!r} is not a marker: {exc}", key=key) from None
+        return tuple(found)
+
+    return Universal(
+        requires_python=requires_python,
+        environments=markers(lambda o: o.universal_environments, "universal-environments"),
+        required_environments=markers(lambda o: o.required_environments, "required-environments"),
+        wheel_targets=tuple(targets),
+    )
+
+
+def _strings(value: object) -> list[str]:
+    """``value`` as a list of strings (None: empty)."""
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
 def _find_links(

@@ -63,6 +63,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="platform to lock for, e.g. linux-x86_64-py3.12 (repeatable; default: current)",
     )
     p.add_argument(
+        "--universal",
+        action="store_true",
+        default=None,
+        help="lock for every environment --python-requires allows (with --target: keep only "
+        "those targets' wheels)",
+    )
+    p.add_argument(
+        "--python-requires",
+        metavar="SPEC",
+        help="Python versions a universal lock covers (default: [project] requires-python, "
+        "else the running minor and later)",
+    )
+    p.add_argument(
+        "--universal-environment",
+        action="append",
+        default=[],
+        metavar="MARKER",
+        help="limit a universal lock to environments matching MARKER (repeatable: any of them)",
+    )
+    p.add_argument(
         "--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time"
     )
     p.add_argument(
@@ -188,6 +208,9 @@ def _options(args: argparse.Namespace) -> Options:
         page_ttl=args.page_ttl,
         upgrade=args.upgrade or None,
         upgrade_packages=args.upgrade_package or None,
+        universal=args.universal,
+        requires_python=args.python_requires,
+        universal_environments=args.universal_environment or None,
     )
 
 

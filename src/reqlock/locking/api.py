@@ -24,11 +24,7 @@ from packaging.version import Version
 from reqlock.index.cache import Cache
 from reqlock.index.client import HttpClient
 from reqlock.index.index import Index
-from reqlock.locking.requirements import (
-    RequirementSet,
-    load_requirements,
-    parse_requirement_strings,
-)
+from reqlock.locking.requirements import RequirementSet, gather
 from reqlock.locking.result import LockResult
 from reqlock.progress import Reporter
 from reqlock.settings import Options, Settings, resolve_settings
@@ -40,7 +36,9 @@ if TYPE_CHECKING:
 
     from reqlock.index.auth import Credentials
     from reqlock.index.sources import DirectDist, VcsKey
+    from reqlock.locking.region import Region
     from reqlock.locking.resolution import Resolution
+    from reqlock.locking.universal import Kept
 
 # The resolver and the lock writer (resolvelib, packaging.pylock) are imported only
 # once the first index requests are on their way: their import time then overlaps
@@ -72,18 +70,19 @@ def prepare(
     from reqlock.locking.fingerprint import fingerprint
 
     env = os.environ if environ is None else environ
-    reqs = _gather(requirements_files, requirements, env)
+    reqs = gather(requirements_files, requirements, env)
     settings = resolve_settings(options, requirements=reqs, project=project, environ=env)
     prints = fingerprint(
         reqs,
         index_urls=settings.index_urls,
-        targets=settings.targets,
+        targets=_lock_targets(settings),
         pre=settings.pre,
         exclude_newer=settings.exclude_newer,
         layers=[_stored_digest(other) for _, other in pinned_by],
         index_strategy=settings.index_strategy,
         find_links=settings.find_links,
         local_sources=local_digests(reqs),
+        universal=settings.universal,
     )
     return Prepared(requirements=reqs, settings=settings, fingerprint=prints)
 
@@ -135,7 +134,8 @@ def lock(
     settings = prepared.settings
     kept, constraints = _plan(settings, previous, pinned_by)
     cache = Cache(settings.cache_dir) if settings.cache_dir is not None else None
-    key = _memo_key(prepared, kept, constraints)
+    layers = _universal_plan(settings, previous, pinned_by)
+    key = _memo_key(prepared, kept, constraints, layers)
     # A remembered resolution is valid while its index pages are; local projects,
     # repositories and find-links locations have no such pages, so locks that use
     # them are always worked out again.
@@ -151,7 +151,16 @@ def lock(
             if line.direct is None:
                 index.prefetch_project(line.name)
         prepared, direct = _load_direct(prepared, index, previous)
-        resolutions = _resolve_targets(prepared, index, kept, constraints, reporter, direct=direct)
+        if layers is not None:
+            from reqlock.locking.universal import resolve_settings_universal
+
+            resolutions = resolve_settings_universal(
+                settings, prepared.requirements, index, layers, reporter, direct=direct
+            )
+        else:
+            resolutions = _resolve_targets(
+                prepared, index, kept, constraints, reporter, direct=direct
+            )
         result = _build_lock(prepared, index, resolutions)
         if memo_ok and cache is not None and not index.records_incomplete():
             keys = [key]
@@ -159,7 +168,8 @@ def lock(
                 # Re-locking with this very lock as the previous one keeps all of its
                 # pins, which is this result: remember it under that key too.
                 own = [_selected(result.pylock, t) for t in settings.targets]
-                keys.append(_memo_key(prepared, own, constraints))
+                own_layers = _universal_plan(settings, result.pylock, pinned_by)
+                keys.append(_memo_key(prepared, own, constraints, own_layers))
             _remember(cache, keys, result, index.pages_read(), reporter.warnings[warned:])
     return result
 
@@ -177,7 +187,8 @@ def _build_lock(prepared: Prepared, index: Index, resolutions: list[Resolution])
         record_of=lambda dist, package: index.record_digest(dist, package=package),
         tool={
             "reqlock": {
-                "targets": [t.name for t in settings.targets],
+                "targets": [t.name for t in _lock_targets(settings)],
+                **({"universal": True} if settings.universal else {}),
                 "inputs": prepared.fingerprint,
             }
         },
@@ -199,7 +210,7 @@ def _remembered(
 
     settings = prepared.settings
     found = memo.load(
-        cache, key, targets=settings.targets, ttl=settings.page_ttl, offline=settings.offline
+        cache, key, targets=_targets_of(settings), ttl=settings.page_ttl, offline=settings.offline
     )
     if found is None:
         return None
@@ -293,17 +304,35 @@ def _memo_key(
     prepared: Prepared,
     kept: Sequence[Mapping[NormalizedName, Version]],
     constraints: Sequence[Sequence[Constraint]],
+    layers: Sequence[tuple[str, Kept]] | None,
 ) -> str:
     from reqlock.locking import memo
 
-    return memo.memo_key(
-        {
-            "inputs": prepared.fingerprint,
-            "kept": [sorted((n, str(v)) for n, v in k.items()) for k in kept],
-            "constraints": [sorted((n, str(sp), src) for n, sp, src in c) for c in constraints],
-            "no_build": prepared.settings.no_build,
-        }
+    return memo.lock_key(
+        prepared.fingerprint, prepared.settings.no_build, kept, constraints, layers
     )
+
+
+def _lock_targets(settings: Settings) -> Sequence[Target]:
+    """The targets the lock names: a universal lock's are those whose wheels it keeps."""
+    return settings.universal.wheel_targets if settings.universal else settings.targets
+
+
+def _targets_of(settings: Settings) -> Sequence[Target | Region]:
+    """What the lock is for: its targets, or a universal lock's region."""
+    from reqlock.locking.region import Region
+
+    return [Region.covering(settings.universal)] if settings.universal else settings.targets
+
+
+def _universal_plan(
+    settings: Settings, previous: Pylock | None, pinned_by: Sequence[tuple[str, Pylock]]
+) -> list[tuple[str, Kept]] | None:
+    if settings.universal is None:
+        return None
+    from reqlock.locking.universal import plan
+
+    return plan(settings, previous, pinned_by)
 
 
 def _open_index(
@@ -460,17 +489,3 @@ def _with_userinfo(url: str, credentials: Credentials) -> str:
     parts = urlsplit(url)
     userinfo = quote(creds[0], safe="") + (":" + quote(creds[1], safe="") if creds[1] else "")
     return parts._replace(netloc=f"{userinfo}@{parts.netloc}").geturl()
-
-
-def _gather(
-    files: Sequence[str | os.PathLike[str]], strings: Sequence[str], env: Mapping[str, str]
-) -> RequirementSet:
-    reqs: RequirementSet | None = None
-    if files:
-        reqs = load_requirements(files, environ=env)
-    if strings:
-        extra = parse_requirement_strings(list(strings))
-        reqs = extra if reqs is None else reqs.merge(extra)
-    if reqs is None:
-        reqs = parse_requirement_strings([])
-    return reqs

@@ -9,19 +9,31 @@ version matches (as in pip).
 
 from __future__ import annotations
 
-__all__ = ["PYTHON", "Candidate", "Req", "constraints_for", "pin_limits", "to_req", "unsatisfiable"]
+__all__ = [
+    "PYTHON",
+    "Candidate",
+    "Req",
+    "constraints_for",
+    "direct_candidates",
+    "pin_limits",
+    "to_req",
+    "unsatisfiable",
+]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from reqlock.errors import ResolutionError
 from reqlock.index.pages import DistFile
 from reqlock.index.sources import DirectDist
+from reqlock.locking.markers import MarkerExpr
 from reqlock.locking.requirements import RequirementLine, RequirementSet
-from reqlock.locking.rules import is_pinned, marker_true
+from reqlock.locking.rules import FileRules, is_pinned
 from reqlock.urls import redact_url
 
 PYTHON = "<python>"
@@ -41,6 +53,9 @@ class Req:
     # Why the release that asks is unusable (its metadata is invalid): a
     # requirement nothing satisfies, so the resolver moves on to another release.
     unusable: str | None = None
+    # Universal resolution: where the requirement holds (its marker, the extra that
+    # asked for it decided); None means everywhere. Not part of its identity.
+    condition: MarkerExpr | None = field(default=None, compare=False)
 
     @property
     def identifier(self) -> str:
@@ -87,14 +102,14 @@ def unsatisfiable(source: str, reason: str) -> Req:
 
 def constraints_for(
     requirements: RequirementSet,
-    env: Mapping[str, str],
+    applies: Callable[[Marker], bool],
     extra_constraints: Sequence[tuple[NormalizedName, SpecifierSet, str]],
 ) -> dict[str, list[Req]]:
     """The constraints that apply to this target, by project name: the lines of
-    constraints files whose markers hold, then ``extra_constraints``."""
+    constraints files whose markers hold (``applies``), then ``extra_constraints``."""
     constraints: dict[str, list[Req]] = {}
     for line in requirements.constraints:
-        if line.requirement.marker is None or marker_true(line.requirement.marker, env, ""):
+        if line.requirement.marker is None or applies(line.requirement.marker):
             constraint = to_req(line)
             constraints.setdefault(line.name, []).append(
                 Req(
@@ -111,9 +126,10 @@ def constraints_for(
     return constraints
 
 
-def to_req(line: RequirementLine) -> Req:
+def to_req(line: RequirementLine, condition: MarkerExpr | None = None) -> Req:
     req = line.requirement
     return Req(
+        condition=condition,
         name=line.name,
         extras=frozenset(canonicalize_name(e) for e in req.extras),
         specifier=req.specifier,
@@ -137,3 +153,38 @@ def pin_limits(
         for req in reqs:
             limits[name] = limits.get(name, SpecifierSet()) & req.specifier
     return limits
+
+
+def direct_candidates(  # noqa: PLR0917 - one call site, all needed
+    rules: FileRules,
+    name: str,
+    extras: frozenset[NormalizedName],
+    reqs: Sequence[Req],
+    spec: SpecifierSet,
+    found: DirectDist | None,
+    bad: set[Version],
+) -> list[Candidate]:
+    """The one candidate of a project given by a direct reference (none when a
+    version requirement or the target excludes it)."""
+    if found is None:
+        req = next(r for r in reqs if r.url)
+        raise ResolutionError(
+            f"{req.source} requires {req.describe()}: reqlock takes direct references "
+            "from the requirements files only",
+            hint=f"add '{name} @ <url>' to the requirements (or require {name} by version)",
+        )
+    if found.version in bad or not spec.contains(found.version, prereleases=True):
+        return []
+    wheel = found.archive if found.archive is not None and found.archive.is_wheel else None
+    if wheel is not None and rules.wheel_rank(wheel) is None:
+        return []  # a wheel this target cannot install
+    return [
+        Candidate(
+            name=name,
+            version=found.version,
+            extras=extras,
+            files=(found.archive,) if found.archive is not None else (),
+            index="",
+            direct=found,
+        )
+    ]

@@ -9,10 +9,14 @@ Example::
     find-links = ["wheels/"]                    # optional: directories or flat pages
     no-index = false                            # optional: find-links only
     pre = false                                 # optional
+    universal = false                           # optional: lock for every environment
+    requires-python = ">=3.10"                  # optional: what universal covers
+    universal-environments = []                 # optional: markers it is limited to
+    required-environments = []                  # optional: markers needing files
 
     [tool.reqlock.environments]                 # locked in this order
     prod = ["requirements.txt"]
-    dev = ["requirements-dev.txt"]
+    dev = { requirements = ["requirements-dev.txt"], universal = true }
 
     [tool.reqlock.custom-targets.arm-box]       # a target that is not a preset
     python = "3.12"
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 __all__ = ["Environment", "ProjectConfig", "load_config", "parse_config"]
 
+import dataclasses
 import re
 import sys
 from collections.abc import Mapping
@@ -46,8 +51,10 @@ else:  # pragma: no cover
 _ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _KNOWN_KEYS = {
     "targets", "environments", "custom-targets", "index-url", "extra-index-urls", "pre",
-    "find-links", "no-index",
+    "find-links", "no-index", "universal", "requires-python", "universal-environments",
+    "required-environments",
 }  # fmt: skip
+_ENV_KEYS = {"requirements", "universal"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,6 +64,8 @@ class Environment:
     name: str
     requirements: tuple[Path, ...]
     lock_path: Path
+    universal: bool | None = None
+    """``universal`` of its table form; None: as the project says."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -71,6 +80,11 @@ class ProjectConfig:
     pre: bool = False
     find_links: tuple[str, ...] = ()
     no_index: bool = False
+    universal: bool = False
+    requires_python: str | None = None
+    """``requires-python`` here, else ``[project] requires-python``."""
+    universal_environments: tuple[str, ...] = ()
+    required_environments: tuple[str, ...] = ()
 
     @property
     def options(self) -> Options:
@@ -82,7 +96,17 @@ class ProjectConfig:
             targets=self.targets or None,
             find_links=self.find_links or None,
             no_index=True if self.no_index else None,
+            universal=True if self.universal else None,
+            requires_python=self.requires_python,
+            universal_environments=self.universal_environments or None,
+            required_environments=self.required_environments or None,
         )
+
+    def options_for(self, env: Environment) -> Options:
+        """:attr:`options` with what ``env``'s own table says."""
+        if env.universal is None:
+            return self.options
+        return dataclasses.replace(self.options, universal=env.universal)
 
     def environment(self, name: str) -> Environment:
         """The environment called ``name``; ConfigError listing the others if none."""
@@ -117,11 +141,16 @@ def load_config(pyproject: Path) -> ProjectConfig | None:
     table = tool.get("reqlock") if isinstance(tool, Mapping) else None
     if table is None:
         return None
-    return parse_config(table, root=pyproject.parent)
+    project = data.get("project")
+    python = project.get("requires-python") if isinstance(project, Mapping) else None
+    if python is not None and not isinstance(python, str):
+        raise ConfigError("must be a string", key="project.requires-python")
+    return parse_config(table, root=pyproject.parent, requires_python=python)
 
 
-def parse_config(table: Any, *, root: Path) -> ProjectConfig:
-    """Validate a ``[tool.reqlock]`` table (paths are relative to ``root``)."""
+def parse_config(table: Any, *, root: Path, requires_python: str | None = None) -> ProjectConfig:
+    """Validate a ``[tool.reqlock]`` table (paths are relative to ``root``;
+    ``requires_python`` is ``[project] requires-python``, the default of its own)."""
     prefix = "tool.reqlock"
     if not isinstance(table, Mapping):
         raise ConfigError("must be a table", key=prefix)
@@ -149,6 +178,12 @@ def parse_config(table: Any, *, root: Path) -> ProjectConfig:
     no_index = table.get("no-index", False)
     if not isinstance(no_index, bool):
         raise ConfigError("must be true or false", key=f"{prefix}.no-index")
+    universal = table.get("universal", False)
+    if not isinstance(universal, bool):
+        raise ConfigError("must be true or false", key=f"{prefix}.universal")
+    python = table.get("requires-python", requires_python)
+    if python is not None and not isinstance(python, str):
+        raise ConfigError("must be a string", key=f"{prefix}.requires-python")
     return ProjectConfig(
         root=root,
         targets=targets,
@@ -158,7 +193,18 @@ def parse_config(table: Any, *, root: Path) -> ProjectConfig:
         pre=pre,
         find_links=_find_links(table.get("find-links", []), root, prefix),
         no_index=no_index,
+        universal=universal,
+        requires_python=python,
+        universal_environments=_strings(table, "universal-environments", prefix),
+        required_environments=_strings(table, "required-environments", prefix),
     )
+
+
+def _strings(table: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("must be a list of markers (strings)", key=f"{prefix}.{key}")
+    return tuple(value)
 
 
 def _find_links(value: Any, root: Path, prefix: str) -> tuple[str, ...]:
@@ -216,7 +262,21 @@ def _environments(value: Any, root: Path, prefix: str) -> tuple[Environment, ...
                 key=f"{key}.{name}",
                 hint="use letters, digits, '-' and '_' (it becomes pylock.<name>.toml)",
             )
-        paths = [files] if isinstance(files, str) else files
+        universal, listed = None, files
+        if isinstance(files, Mapping):
+            table = files
+            unknown = sorted(set(table) - _ENV_KEYS)
+            universal = table.get("universal")
+            if unknown or not isinstance(universal, bool | None):
+                raise ConfigError(
+                    f"unknown key {unknown[0]!r}"
+                    if unknown
+                    else "universal: must be true or false",
+                    key=f"{key}.{name}",
+                    hint="an environment table has requirements = [...] and universal = true|false",
+                )
+            listed = table.get("requirements")
+        paths = [listed] if isinstance(listed, str) else listed
         if not isinstance(paths, list) or not paths or not all(isinstance(f, str) for f in paths):
             raise ConfigError(
                 "must be a non-empty list of requirement file paths", key=f"{key}.{name}"
@@ -226,6 +286,7 @@ def _environments(value: Any, root: Path, prefix: str) -> tuple[Environment, ...
                 name=name,
                 requirements=tuple(root / f for f in paths),
                 lock_path=root / f"pylock.{name}.toml",
+                universal=universal,
             )
         )
     return tuple(envs)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from reqlock.locking.requirements import RequirementSet
+from reqlock.settings import Universal
 from reqlock.targets import Target
 from reqlock.urls import redact_url
 
@@ -38,13 +39,15 @@ def fingerprint(
     index_strategy: str = "first-index",
     find_links: Sequence[str] = (),
     local_sources: Mapping[str, str] | None = None,
+    universal: Universal | None = None,
 ) -> dict[str, str]:
     """Digests of the inputs of a lock, by kind.
 
     ``local_sources`` maps each local directory or archive a requirement names to
     a digest of what decides its metadata (``pyproject.toml``, ``setup.cfg``,
     ``setup.py``; an archive's bytes), so that a changed local project makes the
-    lock stale."""
+    lock stale. A universal lock also records what it covers (``universal``); its
+    ``targets`` are only those whose wheels it keeps."""
     lines = sorted(
         [str(line.requirement), list(line.hashes), line.constraint]
         + ([line.direct.key, line.direct.editable] if line.direct is not None else [])
@@ -75,6 +78,14 @@ def fingerprint(
             }
         ),
     }
+    if universal is not None:
+        result["universal"] = _digest(
+            {
+                "requires-python": str(universal.requires_python),
+                "environments": [str(m) for m in universal.environments],
+                "required-environments": [str(m) for m in universal.required_environments],
+            }
+        )
     if layers:
         result["layers"] = _digest(list(layers))
     if local_sources:

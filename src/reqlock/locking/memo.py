@@ -28,6 +28,7 @@ from reqlock import __version__
 from reqlock.index.cache import Cache
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile
+from reqlock.locking.region import Region
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.targets import Target
 
@@ -56,10 +57,35 @@ def memo_key(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def lock_key(
+    inputs: Mapping[str, str],
+    no_build: bool,
+    kept: Sequence[Mapping[NormalizedName, Version]],
+    constraints: Sequence[Sequence[tuple[NormalizedName, SpecifierSet, str]]],
+    layers: Sequence[tuple[str, Sequence[tuple[NormalizedName, Version, object]]]] | None,
+) -> str:
+    """The memo key of a lock: its inputs, and the pins it must keep or obey (for a
+    universal lock, ``layers``: labelled pins with their markers)."""
+    value: dict[str, Any] = {
+        "inputs": inputs,
+        "kept": [sorted((n, str(v)) for n, v in k.items()) for k in kept],
+        "constraints": [sorted((n, str(sp), src) for n, sp, src in c) for c in constraints],
+        "no_build": no_build,
+    }
+    if layers is not None:
+        value["universal"] = [
+            [label, sorted((n, str(v), repr(m)) for n, v, m in pins)] for label, pins in layers
+        ]
+    return memo_key(value)
+
+
 def load(
-    cache: Cache, key: str, *, targets: Sequence[Target], ttl: float, offline: bool
+    cache: Cache, key: str, *, targets: Sequence[Target | Region], ttl: float, offline: bool
 ) -> Memo | None:
-    """The remembered lock for ``key`` if every page behind it is still valid."""
+    """The remembered lock for ``key`` if every page behind it is still valid.
+
+    A universal lock passes its region: every fork's resolution comes back with it
+    (the lock's text, not the resolutions, carries the forks' markers)."""
     raw = cache.get_blob(_KIND, key)
     if raw is None:
         return None
@@ -71,9 +97,10 @@ def load(
         for url, digest in pages.items():
             if cache.page_digest(url, None if offline else ttl) != digest:
                 return None
-        by_name = {t.name: t for t in targets}
+        by_name: dict[str, Target | Region] = {t.name: t for t in targets}
+        whole = targets[0] if isinstance(targets[0], Region) else None
         resolutions = tuple(
-            _resolution(item, by_name[item["target"]]) for item in data["resolutions"]
+            _resolution(item, whole or by_name[item["target"]]) for item in data["resolutions"]
         )
         return Memo(
             toml=str(data["toml"]),
@@ -148,7 +175,7 @@ def _dump_file(dist: DistFile) -> dict[str, Any]:
     }
 
 
-def _resolution(item: Mapping[str, Any], target: Target) -> Resolution:
+def _resolution(item: Mapping[str, Any], target: Target | Region) -> Resolution:
     pins: dict[NormalizedName, Pin] = {}
     for entry in item["pins"]:
         name = canonicalize_name(entry["name"])

@@ -94,7 +94,7 @@ def lock_environments(
         result = lock(
             [os.fspath(p) for p in env.requirements],
             options=here,
-            project=config.options,
+            project=config.options_for(env),
             previous=previous,
             pinned_by=list(done),
             reporter=reporter,
@@ -129,7 +129,7 @@ def check_environments(
         current = inputs_fingerprint(
             [os.fspath(p) for p in env.requirements],
             options=options,
-            project=config.options,
+            project=config.options_for(env),
             pinned_by=list(done),
             environ=environ,
         )
@@ -155,6 +155,7 @@ def _label(env: Environment) -> str:
 _REASONS = {
     "requirements": "the requirements changed",
     "targets": "the targets changed",
+    "universal": "what the universal lock covers changed",
     "indexes": "the index URLs changed",
     "options": "the options changed (--pre, --only-binary/--no-binary, --exclude-newer)",
     "layers": "an earlier environment's lock changed",

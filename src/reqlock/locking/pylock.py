@@ -3,6 +3,10 @@
 One resolution per target is merged into one file: a package used by every target
 has no marker; any other package carries the marker of the targets that use it;
 each package keeps the wheels some of its targets can install, plus the sdist.
+
+A universal lock merges the forks of one region the same way, with each package's
+marker the union of where its forks install it (simplified for the lock's
+``requires-python``), and only the wheels some environment of that marker can use.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from packaging.version import Version
 from reqlock.errors import LockFileError
 from reqlock.files import write_atomic
 from reqlock.index.pages import DistFile
+from reqlock.locking.region import FALSE, Region, filename_tags, wheel_marker
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.toml import dumps
 from reqlock.targets import Target, environment_marker
@@ -86,30 +91,22 @@ def build_pylock(
     directory the lock will be in (default: the working directory).
     """
     base = os.path.abspath(lock_dir if lock_dir is not None else os.curdir)
-    targets = [r.target for r in resolutions]
-    # (name, version) -> the targets using it, and the pins (one per target).
-    users: dict[tuple[NormalizedName, Version], list[tuple[Target, Pin]]] = {}
+    # (name, version) -> the resolutions using it, and their pins.
+    users: dict[tuple[NormalizedName, Version], list[tuple[Resolution, Pin]]] = {}
     for resolution in resolutions:
         for pin in resolution.pins.values():
-            users.setdefault((pin.name, pin.version), []).append((resolution.target, pin))
+            users.setdefault((pin.name, pin.version), []).append((resolution, pin))
+    merge = _universal_marker if isinstance(resolutions[0].target, Region) else _targets_marker
     packages: list[Package] = []
     for (name, version), entries in sorted(users.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        packages.append(
-            _package(
-                name,
-                version,
-                entries,
-                all_targets=targets,
-                sha256_of=sha256_of,
-                record_of=record_of,
-                base=base,
-            )
-        )
-    lowest = min(Version(t.environment["python_version"]) for t in targets)
+        marker, wheel_ok = merge(name, entries, resolutions)
+        pins = [pin for _, pin in entries]
+        packages.append(_package(name, version, pins, marker, wheel_ok, sha256_of, record_of, base))
+    environments, requires_python = _coverage(resolutions)
     lock = Pylock(
         lock_version=Version("1.0"),
-        environments=[environment_marker(t) for t in targets],
-        requires_python=SpecifierSet(f">={lowest}"),
+        environments=environments,
+        requires_python=requires_python,
         created_by=CREATED_BY,
         packages=packages,
         tool=dict(tool) if tool else None,
@@ -121,28 +118,68 @@ def build_pylock(
     return lock
 
 
-def _package(
+_Merge = tuple[Marker | None, Callable[[str], bool]]
+
+
+def _targets_marker(
+    name: NormalizedName,
+    entries: Sequence[tuple[Resolution, Pin]],
+    resolutions: Sequence[Resolution],
+) -> _Merge:
+    """The marker of the targets using a package (None: all of them)."""
+    used_by = [r.target for r, _ in entries if isinstance(r.target, Target)]
+    if len(used_by) == len(resolutions):
+        return None, lambda filename: True
+    return Marker(" or ".join(f"({environment_marker(t)})" for t in used_by)), lambda _: True
+
+
+def _universal_marker(
+    name: NormalizedName,
+    entries: Sequence[tuple[Resolution, Pin]],
+    resolutions: Sequence[Resolution],
+) -> _Merge:
+    """Where the forks install a package, and which wheels some environment of it can use."""
+    region = resolutions[0].target
+    assert isinstance(region, Region)
+    where = FALSE
+    for resolution, _ in entries:
+        where = where.or_(resolution.markers.get(name, FALSE))
+
+    def wheel_ok(filename: str) -> bool:
+        return not wheel_marker(filename_tags(filename)).is_disjoint(where)
+
+    return region.shown(where).to_marker(), wheel_ok
+
+
+def _coverage(resolutions: Sequence[Resolution]) -> tuple[list[Marker] | None, SpecifierSet]:
+    """The lock's ``environments`` and ``requires-python``."""
+    first = resolutions[0].target
+    if isinstance(first, Region):
+        return list(first.environments) or None, first.requires_python
+    targets = [r.target for r in resolutions if isinstance(r.target, Target)]
+    lowest = min(Version(t.environment["python_version"]) for t in targets)
+    return [environment_marker(t) for t in targets], SpecifierSet(f">={lowest}")
+
+
+def _package(  # noqa: PLR0917 - one call site
     name: NormalizedName,
     version: Version,
-    entries: Sequence[tuple[Target, Pin]],
-    *,
-    all_targets: Sequence[Target],
+    pins: Sequence[Pin],
+    marker: Marker | None,
+    wheel_ok: Callable[[str], bool],
     sha256_of: Callable[[DistFile, str], str],
     record_of: RecordOf | None,
     base: str,
 ) -> Package:
-    used_by = [t for t, _ in entries]
-    marker: Marker | None = None
-    if len(used_by) != len(all_targets):
-        marker = Marker(" or ".join(f"({environment_marker(t)})" for t in used_by))
-    first = entries[0][1]
+    first = pins[0]
     if first.direct is not None:
         return _direct_package(first, version, marker, base)
     files: dict[str, DistFile] = {}
-    for _, pin in entries:
+    for pin in pins:
         for dist in pin.files:
-            files.setdefault(dist.filename, dist)
-    deps = sorted({d for _, pin in entries for d in pin.dependencies})
+            if not dist.is_wheel or wheel_ok(dist.filename):
+                files.setdefault(dist.filename, dist)
+    deps = sorted({d for pin in pins for d in pin.dependencies})
     sdists = [f for f in files.values() if not f.is_wheel]
     wheels = sorted((f for f in files.values() if f.is_wheel), key=lambda f: f.filename)
     sdist = min(sdists, key=lambda f: f.filename) if sdists else None

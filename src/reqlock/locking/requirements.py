@@ -19,6 +19,7 @@ __all__ = [
     "RequirementLine",
     "RequirementSet",
     "UnnamedLine",
+    "gather",
     "load_requirements",
     "parse_requirement_strings",
     "parse_requirements",
@@ -316,3 +317,19 @@ def binary_ops(requirement_set: RequirementSet) -> tuple[tuple[str, str], ...]:
     ):
         ops.extend((option, name) for name in sorted(names - {":all:"}))
     return tuple(ops)
+
+
+def gather(
+    files: Sequence[str | os.PathLike[str]], strings: Sequence[str], env: Mapping[str, str]
+) -> RequirementSet:
+    """The requirements of ``files`` (read with ``env`` for ``${VAR}``) and of
+    requirement ``strings``, merged."""
+    reqs: RequirementSet | None = None
+    if files:
+        reqs = load_requirements(files, environ=env)
+    if strings:
+        extra = parse_requirement_strings(list(strings))
+        reqs = extra if reqs is None else reqs.merge(extra)
+    if reqs is None:
+        reqs = parse_requirement_strings([])
+    return reqs

@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["Pin", "Resolution"]
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -13,6 +13,8 @@ from packaging.version import Version
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile
 from reqlock.index.sources import DirectDist
+from reqlock.locking.markers import MarkerExpr
+from reqlock.locking.region import Region
 from reqlock.targets import Target
 
 
@@ -33,8 +35,11 @@ class Pin:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Resolution:
-    """The result of resolving requirements for one target."""
+    """The result of resolving requirements for one target, or for one fork of a
+    universal resolution (``target`` is then its :class:`Region`, and ``markers``
+    gives each pin the environments of the region that install it)."""
 
-    target: Target
+    target: Target | Region
     pins: Mapping[NormalizedName, Pin]
     roots: tuple[NormalizedName, ...]
+    markers: Mapping[NormalizedName, MarkerExpr] = field(default_factory=dict)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 __all__ = ["Pin", "Resolution", "ResolveOptions", "resolve"]
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import resolvelib
+from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -29,12 +30,15 @@ from reqlock.locking.candidates import (
     Candidate,
     Req,
     constraints_for,
+    direct_candidates,
     pin_limits,
     to_req,
     unsatisfiable,
 )
 from reqlock.locking.crawl import Crawler
 from reqlock.locking.explain import explain
+from reqlock.locking.forks import condition_of, split
+from reqlock.locking.region import Region
 from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.rules import FileRules, is_pinned, marker_true
@@ -180,7 +184,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             spec &= c.specifier
         found = self.direct.get(canonicalize_name(name))
         if found is not None or any(r.url for r in reqs):
-            return self._direct_candidates(name, extras, reqs, spec, found, bad)
+            return direct_candidates(self.rules, name, extras, reqs, spec, found, bad)
         key = (identifier, spec, frozenset(bad))
         found_matches = self._matches.get(key)
         if found_matches is None:
@@ -205,40 +209,6 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 continue
             self._prefetched.add(key)
             self.source.prefetch_metadata(cand.name, str(cand.version), cand.meta_file)
-
-    def _direct_candidates(  # noqa: PLR0917 - one call site, all needed
-        self,
-        name: str,
-        extras: frozenset[NormalizedName],
-        reqs: Sequence[Req],
-        spec: SpecifierSet,
-        found: DirectDist | None,
-        bad: set[Version],
-    ) -> list[Candidate]:
-        """The one candidate of a project given by a direct reference (none when a
-        version requirement or the target excludes it)."""
-        if found is None:
-            req = next(r for r in reqs if r.url)
-            raise ResolutionError(
-                f"{req.source} requires {req.describe()}: reqlock takes direct references "
-                "from the requirements files only",
-                hint=f"add '{name} @ <url>' to the requirements (or require {name} by version)",
-            )
-        if found.version in bad or not spec.contains(found.version, prereleases=True):
-            return []
-        wheel = found.archive if found.archive is not None and found.archive.is_wheel else None
-        if wheel is not None and self.rules.wheel_rank(wheel) is None:
-            return []  # a wheel this target cannot install
-        return [
-            Candidate(
-                name=name,
-                version=found.version,
-                extras=extras,
-                files=(found.archive,) if found.archive is not None else (),
-                index="",
-                direct=found,
-            )
-        ]
 
     def _iter_candidates(
         self,
@@ -311,11 +281,18 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             deps.append(
                 Req(name=_PYTHON, extras=frozenset(), specifier=meta.requires_python, source=source)
             )
-        for req in self.rules.requirements_of(meta, candidate.extras, base=not candidate.extras):
+        region = self.rules.region
+        base = not candidate.extras
+        for req in self.rules.requirements_of(meta, candidate.extras, base=base):
             dep_name = canonicalize_name(req.name)
             given = self.direct.get(dep_name)
             deps.append(
                 Req(
+                    condition=(
+                        condition_of(req.marker, candidate.extras, base=base)
+                        if region is not None
+                        else None
+                    ),
                     name=dep_name,
                     extras=frozenset(canonicalize_name(e) for e in req.extras),
                     specifier=req.specifier,
@@ -326,6 +303,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                     direct_key=given.reference.key if req.url and given is not None else None,
                 )
             )
+        fork = split(region, deps, source) if region is not None else None
+        if fork is not None:
+            raise fork
         for dep in deps:
             if dep.name != _PYTHON and dep.name not in self.direct:
                 self.crawler.crawl(dep.name, dep.extras, dep.specifier)
@@ -364,7 +344,7 @@ def resolve(
     requirements: RequirementSet,
     *,
     index: PackageSource,
-    target: Target,
+    target: Target | Region,
     options: ResolveOptions | None = None,
     reporter: Reporter | None = None,
     extra_constraints: Sequence[tuple[NormalizedName, SpecifierSet, str]] = (),
@@ -380,7 +360,11 @@ def resolve(
     (pins of an earlier environment, ``--upgrade-package NAME==VERSION``); ``source``
     says where they come from in error messages. ``direct`` holds the loaded
     direct references by project name (see :func:`reqlock.locking.directs.load`);
-    every requirement with a URL must name one of them."""
+    every requirement with a URL must name one of them.
+
+    ``target`` may be a :class:`~reqlock.locking.region.Region` (a universal lock);
+    then a :class:`~reqlock.locking.forks.Fork` is raised where the region must be
+    cut in pieces resolved on their own (see :mod:`reqlock.locking.universal`)."""
     options = options or ResolveOptions(
         pre=requirements.pre,
         only_binary=requirements.only_binary,
@@ -388,14 +372,21 @@ def resolve(
     )
     reporter = reporter or Reporter()
     reporter.resolving_target(target.name)
-    env = dict(target.environment)
+    region = target if isinstance(target, Region) else None
+    applies = _applies(target)
     roots = [
         line
         for line in requirements.requirements
-        if line.requirement.marker is None or marker_true(line.requirement.marker, env, "")
+        if line.requirement.marker is None or applies(line.requirement.marker)
     ]
-    constraints = constraints_for(requirements, env, extra_constraints)
-    rules = _rules(requirements, target, options)
+    constraints = constraints_for(requirements, applies, extra_constraints)
+    rules = FileRules.of(
+        requirements,
+        target,
+        only_binary=options.only_binary,
+        no_binary=options.no_binary,
+        exclude_newer=options.exclude_newer,
+    )
     crawler = Crawler(
         index,
         rules,
@@ -413,7 +404,13 @@ def resolve(
         reporter=reporter,
         direct=direct or {},
     )
-    root_reqs = [to_req(line) for line in roots]
+    root_reqs = [
+        to_req(line, condition_of(line.requirement.marker, (), base=True) if region else None)
+        for line in roots
+    ]
+    fork = split(region, root_reqs, "the requirements") if region is not None else None
+    if fork is not None:
+        raise fork
     for req in root_reqs:
         if req.url is None:
             crawler.crawl(req.name, req.extras, req.specifier)
@@ -442,26 +439,18 @@ def resolve(
     return _to_resolution(outcome.result, provider, target, root_reqs)
 
 
-def _rules(requirements: RequirementSet, target: Target, options: ResolveOptions) -> FileRules:
-    """The file rules of ``target``: format control, ``--exclude-newer``, and the
-    ``--hash`` values the requirements give."""
-    user_hashes: dict[str, set[str]] = {}
-    for line in requirements.requirements:
-        if line.hashes:
-            user_hashes.setdefault(line.name, set()).update(line.hashes)
-    return FileRules(
-        target,
-        only_binary=options.only_binary,
-        no_binary=options.no_binary,
-        exclude_newer=options.exclude_newer,
-        user_hashes={k: frozenset(v) for k, v in user_hashes.items()},
-    )
+def _applies(target: Target | Region) -> Callable[[Marker], bool]:
+    """Whether a requirement's marker holds for ``target`` (for a region: somewhere)."""
+    if isinstance(target, Region):
+        return target.applies
+    env = dict(target.environment)
+    return lambda marker: marker_true(marker, env, "")
 
 
 def _to_resolution(
     result: resolvelib.resolvers.Result,  # type: ignore[type-arg]
     provider: _Provider,
-    target: Target,
+    target: Target | Region,
     root_reqs: Sequence[Req],
 ) -> Resolution:
     mapping: Mapping[str, Candidate] = result.mapping

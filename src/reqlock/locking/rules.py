@@ -27,6 +27,8 @@ from packaging.version import Version
 
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile, ProjectPage
+from reqlock.locking.region import Region
+from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.source import PackageSource
 from reqlock.targets import Target
 
@@ -56,6 +58,15 @@ def marker_true(marker: Marker, env: Mapping[str, str], extra: str) -> bool:
     return marker.evaluate({**env, "extra": extra})
 
 
+def _ranks(targets: Sequence[Target]) -> dict[Tag, int]:
+    """The best rank of each tag among ``targets``."""
+    ranks: dict[Tag, int] = {}
+    for target in targets:
+        for tag, rank in target.tag_priority().items():
+            ranks[tag] = min(rank, ranks.get(tag, rank))
+    return ranks
+
+
 def _uploaded_before(dist: DistFile, cutoff: datetime) -> bool:
     # A file without a readable upload time cannot be shown to be old enough.
     if not dist.upload_time:
@@ -68,11 +79,12 @@ def _uploaded_before(dist: DistFile, cutoff: datetime) -> bool:
 
 
 class FileRules:
-    """Which versions and files of a project one target may use."""
+    """Which versions and files of a project one target (or, for a universal lock, one
+    :class:`~reqlock.locking.region.Region`) may use."""
 
     def __init__(
         self,
-        target: Target,
+        target: Target | Region,
         *,
         only_binary: frozenset[str] = frozenset(),
         no_binary: frozenset[str] = frozenset(),
@@ -80,25 +92,62 @@ class FileRules:
         user_hashes: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.target = target
-        self.env = dict(target.environment)
-        self.python_version = Version(self.env["python_full_version"])
+        self.region = target if isinstance(target, Region) else None
+        if isinstance(target, Region):
+            self.env: dict[str, str] = {}
+            # A release must support the oldest Python of the region (as in uv).
+            self.python_version = target.floor
+            self._tag_rank = _ranks(target.targets)
+        else:
+            self.env = dict(target.environment)
+            self.python_version = Version(self.env["python_full_version"])
+            self._tag_rank = target.tag_priority()
         self.only_binary = only_binary
         self.no_binary = no_binary
         self.exclude_newer = exclude_newer
         self.user_hashes: Mapping[str, frozenset[str]] = user_hashes or {}
-        self._tag_rank = target.tag_priority()
         self._files: dict[tuple[str, Version], tuple[DistFile, ...]] = {}
         self._versions: dict[str, list[Version]] = {}
         self._tag_ok: dict[str, int | None] = {}
+
+    @classmethod
+    def of(
+        cls,
+        requirements: RequirementSet,
+        target: Target | Region,
+        *,
+        only_binary: frozenset[str],
+        no_binary: frozenset[str],
+        exclude_newer: datetime | None,
+    ) -> FileRules:
+        """The rules of ``target`` with the ``--hash`` values ``requirements`` give."""
+        user_hashes: dict[str, set[str]] = {}
+        for line in requirements.requirements:
+            if line.hashes:
+                user_hashes.setdefault(line.name, set()).update(line.hashes)
+        return cls(
+            target,
+            only_binary=only_binary,
+            no_binary=no_binary,
+            exclude_newer=exclude_newer,
+            user_hashes={k: frozenset(v) for k, v in user_hashes.items()},
+        )
 
     def requirements_of(
         self, meta: DistMetadata, extras: frozenset[NormalizedName], *, base: bool
     ) -> Iterator[Requirement]:
         """The requirements of ``meta`` that apply to this target and these extras
         (with ``base``, also those of the release itself, without extras)."""
+        region = self.region
         for req in meta.requires_dist:
             if req.marker is None:
                 if base:
+                    yield req
+                continue
+            if region is not None:
+                if (base and region.applies(req.marker, "")) or any(
+                    region.applies(req.marker, e) for e in extras
+                ):
                     yield req
                 continue
             if (base and marker_true(req.marker, self.env, "")) or any(
@@ -211,6 +260,10 @@ class FileRules:
             tags = frozenset()
         ranks = [self._tag_rank[t] for t in tags if t in self._tag_rank]
         rank = min(ranks) if ranks else None
+        if self.region is not None and not (self.region.targets and rank is None):
+            # Universal: any wheel some environment of the region can install (with
+            # targets, only theirs); all rank alike, the file name decides.
+            rank = 0 if self.region.wheel_ok(filename) else None
         self._tag_ok[tag_text] = rank
         return rank
 
