@@ -109,6 +109,8 @@ def _python_note(wanted: str, rules: FileRules) -> str:
     """For a requirement on Python: what the target has."""
     if not wanted.startswith("Python "):
         return ""
+    if rules.region is not None:
+        return f", but {rules.has_python()}"
     return f", but the target {rules.target.name} has Python {rules.python_version}"
 
 
@@ -188,7 +190,7 @@ def _no_versions(  # noqa: PLR0917 - one call site, the parts of one message
         + note,
         hint="relax one of these requirements"
         if several
-        else f"require a version of {name} that the index has for this target",
+        else f"require a version of {name} that the index has for {target_name}",
         causes=data,
     )
 

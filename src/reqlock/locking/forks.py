@@ -16,16 +16,17 @@ gives exactly the packages of the fork that environment falls in.
 
 from __future__ import annotations
 
-__all__ = ["Fork", "condition_of", "reach", "split"]
+__all__ = ["Fork", "condition_of", "python_split", "reach", "split"]
 
 from collections.abc import Iterable, Mapping, Sequence
 
 from packaging.markers import Marker
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from reqlock.locking.candidates import PYTHON, Req
 from reqlock.locking.markers import MarkerExpr
-from reqlock.locking.region import FALSE, TRUE, Region, for_extra
+from reqlock.locking.region import FALSE, TRUE, Region, for_extra, python_marker
 from reqlock.locking.requirements import RequirementLine
 from reqlock.locking.resolution import Pin
 
@@ -81,6 +82,20 @@ def split(region: Region, reqs: Sequence[Req], source: str) -> Fork | None:
             if not part.is_false()
         ]
     return Fork(pieces, source) if len(pieces) > 1 else None
+
+
+def python_split(region: Region, requires_python: SpecifierSet, source: str) -> Fork | None:
+    """The fork a release's ``Requires-Python`` calls for: when it drops the oldest
+    Pythons of the region but not all of them, the newer ones get a fork of their own
+    where this release may be used (uv's default: the newest versions each Python
+    supports), the older ones another."""
+    if requires_python.contains(region.floor, prereleases=True):
+        return None
+    newer = region.marker.and_(python_marker(requires_python))
+    older = region.marker.and_(newer.not_())
+    if newer.is_false() or older.is_false():
+        return None
+    return Fork([newer, older], source)
 
 
 def reach(

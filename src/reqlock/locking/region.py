@@ -14,7 +14,15 @@ A fork narrows the region by a marker; forks partition their parent region.
 
 from __future__ import annotations
 
-__all__ = ["FALSE", "TRUE", "Region", "filename_tags", "for_extra", "wheel_marker"]
+__all__ = [
+    "FALSE",
+    "TRUE",
+    "Region",
+    "filename_tags",
+    "for_extra",
+    "python_marker",
+    "wheel_marker",
+]
 
 import functools
 import re
@@ -23,7 +31,7 @@ from dataclasses import dataclass, field
 
 from packaging._parser import Value, Variable
 from packaging.markers import Marker
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import Specifier, SpecifierSet
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -62,7 +70,7 @@ class Region:
     ) -> Region:
         """Every environment ``requires_python`` allows, narrowed to ``environments``
         (any of them) when given."""
-        marker = _python_marker(requires_python)
+        marker = python_marker(requires_python)
         if environments:
             allowed = FALSE
             for env in environments:
@@ -97,6 +105,10 @@ class Region:
             return True
         return not for_extra(str(marker), extra).is_disjoint(self.marker)
 
+    def python_ok(self, requires_python: SpecifierSet) -> bool:
+        """Whether some Python of the region satisfies ``requires_python``."""
+        return not python_marker(requires_python).is_disjoint(self.marker)
+
     def wheel_ok(self, filename: str) -> bool:
         """Whether some environment of the region can install this wheel."""
         return not wheel_marker(filename_tags(filename)).is_disjoint(self.marker)
@@ -111,11 +123,29 @@ def filename_tags(filename: str) -> str:
     return "-".join(filename[:-4].split("-")[-3:])
 
 
-def _python_marker(requires_python: SpecifierSet) -> MarkerExpr:
+@functools.lru_cache(maxsize=1024)
+def python_marker(requires_python: SpecifierSet) -> MarkerExpr:
+    """The environments whose Python ``requires_python`` admits.
+
+    ``>=X.Y`` and ``<X.Y`` become ``python_version`` bounds, which also hold (or not)
+    for X.Y's own pre-releases: otherwise every split at a Python release would leave
+    a sliver of pre-release interpreters resolved on their own."""
     if not str(requires_python):
         return TRUE
-    clauses = [f'python_full_version {s.operator} "{s.version}"' for s in requires_python]
-    return MarkerExpr.parse(" and ".join(clauses))
+    return MarkerExpr.parse(" and ".join(_python_clause(s) for s in requires_python))
+
+
+def _python_clause(spec: Specifier) -> str:
+    try:
+        version = Version(spec.version)
+    except InvalidVersion:
+        version = None
+    whole = version is not None and version.release[2:] in ((), (0,)) and not (
+        version.is_prerelease or version.is_postrelease or version.local
+    )
+    if whole and version is not None and spec.operator in (">=", "<"):
+        return f'python_version {spec.operator} "{version.major}.{version.minor}"'
+    return f'python_full_version {spec.operator} "{spec.version}"'
 
 
 def _python_floor(marker: MarkerExpr, requires_python: SpecifierSet) -> Version:

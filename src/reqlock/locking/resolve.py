@@ -37,7 +37,7 @@ from reqlock.locking.candidates import (
 )
 from reqlock.locking.crawl import Crawler
 from reqlock.locking.explain import explain
-from reqlock.locking.forks import condition_of, split
+from reqlock.locking.forks import condition_of, python_split, split
 from reqlock.locking.region import Region
 from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
@@ -277,11 +277,15 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                     source=source,
                 )
             )
+        region = self.rules.region
+        python = meta.requires_python or next(iter(_file_pythons(candidate)), None)
+        fork = python_split(region, python, source) if region and python else None
+        if fork is not None:
+            raise fork
         if meta.requires_python is not None:
             deps.append(
                 Req(name=_PYTHON, extras=frozenset(), specifier=meta.requires_python, source=source)
             )
-        region = self.rules.region
         base = not candidate.extras
         for req in self.rules.requirements_of(meta, candidate.extras, base=base):
             dep_name = canonicalize_name(req.name)
@@ -331,6 +335,16 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             if exc.reason == "invalid":
                 raise _InvalidMetadata(exc.message) from None
             raise ResolutionError(exc.message, hint=exc.hint) from None
+
+
+def _file_pythons(candidate: Candidate) -> Iterator[SpecifierSet]:
+    """The ``data-requires-python`` of the candidate's files that can be read."""
+    for dist in candidate.files:
+        if dist.requires_python:
+            try:
+                yield SpecifierSet(dist.requires_python)
+            except ValueError:
+                continue
 
 
 class _InvalidMetadata(Exception):

@@ -287,6 +287,12 @@ class FileRules:
                 return min(others, key=lambda f: f.filename)
         return min(files, key=lambda f: f.filename)
 
+    def has_python(self) -> str:
+        """The Python a release must support, in words."""
+        if self.region is not None:
+            return f"Python {self.python_version} is in the lock's range (--python-requires)"
+        return f"the target has {self.python_version}"
+
     def why_unusable(
         self, page: ProjectPage, version: Version, source: PackageSource
     ) -> str | None:
@@ -304,7 +310,7 @@ class FileRules:
                 and not (meta.requires_python.contains(self.python_version, prereleases=True))
             ):
                 return (
-                    f"requires Python {meta.requires_python}, the target has {self.python_version}"
+                    f"requires Python {meta.requires_python}, {self.has_python()}"
                 )
             return None
         compatible = self.compatible_files(page, version)
@@ -335,9 +341,15 @@ class FileRules:
         passes them): Requires-Python, the user's ``--hash`` values, ``--exclude-newer``."""
         if dist.requires_python:
             spec = _spec(dist.requires_python)
-            if spec is not None and not spec.contains(self.python_version, prereleases=True):
+            # In a region, a file for its newer Pythons only is kept: the release then
+            # splits the region (see locking.forks.python_split).
+            if spec is not None and not (
+                self.region.python_ok(spec)
+                if self.region is not None
+                else spec.contains(self.python_version, prereleases=True)
+            ):
                 return (
-                    f"requires Python {dist.requires_python}, the target has {self.python_version}"
+                    f"requires Python {dist.requires_python}, {self.has_python()}"
                 )
         hashes = self.user_hashes.get(name)
         if hashes is not None and not any(
