@@ -27,6 +27,8 @@ from reqlock.locking.candidates import (
 )
 from reqlock.locking.crawl import Crawler
 from reqlock.locking.forks import condition_of, python_split, split
+from reqlock.locking.markers import MarkerExpr
+from reqlock.locking.region import FALSE, TRUE
 from reqlock.locking.rules import FileRules, is_pinned
 from reqlock.locking.search import ConflictWatch
 from reqlock.locking.source import PackageSource
@@ -80,7 +82,9 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self.watch = ConflictWatch(reporter, self._prefetch_after)
         # find_matches answers by (identifier, combined specifier, excluded versions):
         # backtracking asks the same questions again and again.
-        self._matches: dict[tuple[str, SpecifierSet, frozenset[Version]], list[Candidate]] = {}
+        self._matches: dict[
+            tuple[str, SpecifierSet, frozenset[Version], MarkerExpr | None], list[Candidate]
+        ] = {}
         self._latest: dict[str, list[Candidate]] = {}
         self._prefetched: set[tuple[str, Version]] = set()
 
@@ -170,15 +174,33 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         found = self.direct.get(canonicalize_name(name))
         if found is not None or any(r.url for r in reqs):
             return direct_candidates(self.rules, name, extras, reqs, spec, found, bad)
-        key = (identifier, spec, frozenset(bad))
+        demand = self._demand(reqs)
+        key = (identifier, spec, frozenset(bad), demand)
         found_matches = self._matches.get(key)
         if found_matches is None:
             self.crawler.crawl(name, extras, spec)
-            found_matches = self._matches[key] = list(
-                self._iter_candidates(name, extras, spec, bad)
-            )
+            found_matches = self._matches[key] = [
+                cand
+                for cand in self._iter_candidates(name, extras, spec, bad)
+                if demand is None or self._covers(cand, demand)
+            ]
         self._latest[identifier] = found_matches
         return found_matches
+
+    def _demand(self, reqs: Sequence[Req]) -> MarkerExpr | None:
+        """Where a universal lock with required environments needs the project (None:
+        no environment is required, any release will do)."""
+        region = self.rules.region
+        if region is None or not region.required:
+            return None
+        where = FALSE
+        for req in reqs:
+            where = where.or_(TRUE if req.condition is None else req.condition)
+        return where
+
+    def _covers(self, cand: Candidate, demand: MarkerExpr) -> bool:
+        region = self.rules.region
+        return region is None or region.uncovered(cand.files, demand) is None
 
     def _prefetch_after(self, rejected: Candidate) -> None:
         """Fetch, in one batch, the metadata of the releases that will be tried

@@ -24,6 +24,7 @@ __all__ = [
     "wheel_marker",
 ]
 
+import dataclasses
 import functools
 import re
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from reqlock.index.pages import DistFile
 from reqlock.locking.markers import MarkerExpr
 from reqlock.settings import Universal
 from reqlock.targets import Target
@@ -56,6 +58,7 @@ class Region:
     requires_python: SpecifierSet
     targets: tuple[Target, ...] = ()
     environments: tuple[Marker, ...] = ()  # the user's markers, written to the lock
+    required: tuple[MarkerExpr, ...] = ()  # each needs a file of every package it uses
     floor: Version = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,22 +70,28 @@ class Region:
         requires_python: SpecifierSet,
         environments: Sequence[Marker] = (),
         targets: Sequence[Target] = (),
+        required: Sequence[Marker] = (),
     ) -> Region:
         """Every environment ``requires_python`` allows, narrowed to ``environments``
-        (any of them) when given."""
+        (any of them) when given; ``required`` markers are environments for which
+        every package used there must have a wheel or an sdist."""
         marker = python_marker(requires_python)
         if environments:
             allowed = FALSE
             for env in environments:
                 allowed = allowed.or_(MarkerExpr.parse(env))
             marker = marker.and_(allowed)
-        return cls(marker, requires_python, tuple(targets), tuple(environments))
+        needed = tuple(MarkerExpr.parse(m) for m in required)
+        return cls(marker, requires_python, tuple(targets), tuple(environments), needed)
 
     @classmethod
     def covering(cls, universal: Universal) -> Region:
         """The region of a universal lock's settings."""
         return cls.universal(
-            universal.requires_python, universal.environments, universal.wheel_targets
+            universal.requires_python,
+            universal.environments,
+            universal.wheel_targets,
+            universal.required_environments,
         )
 
     @property
@@ -94,7 +103,7 @@ class Region:
     def narrow(self, marker: MarkerExpr) -> Region:
         """The part of this region where ``marker`` holds."""
         narrowed = self.marker.and_(marker)
-        return Region(narrowed, self.requires_python, self.targets, self.environments)
+        return dataclasses.replace(self, marker=narrowed)
 
     def is_empty(self) -> bool:
         return self.marker.is_false()
@@ -108,6 +117,19 @@ class Region:
     def python_ok(self, requires_python: SpecifierSet) -> bool:
         """Whether some Python of the region satisfies ``requires_python``."""
         return not python_marker(requires_python).is_disjoint(self.marker)
+
+    def uncovered(self, files: Sequence[DistFile], demand: MarkerExpr) -> MarkerExpr | None:
+        """The first required environment where ``demand`` (where the project is
+        needed) holds and none of ``files`` can be installed; None when all are served."""
+        if any(not f.is_wheel for f in files):
+            return None  # an sdist builds anywhere
+        for wanted in self.required:
+            need = wanted.and_(self.marker).and_(demand)
+            if need.is_false():
+                continue
+            if all(wheel_marker(filename_tags(f.filename)).is_disjoint(need) for f in files):
+                return wanted
+        return None
 
     def wheel_ok(self, filename: str) -> bool:
         """Whether some environment of the region can install this wheel."""
@@ -140,8 +162,10 @@ def _python_clause(spec: Specifier) -> str:
         version = Version(spec.version)
     except InvalidVersion:
         version = None
-    whole = version is not None and version.release[2:] in ((), (0,)) and not (
-        version.is_prerelease or version.is_postrelease or version.local
+    whole = (
+        version is not None
+        and version.release[2:] in ((), (0,))
+        and not (version.is_prerelease or version.is_postrelease or version.local)
     )
     if whole and version is not None and spec.operator in (">=", "<"):
         return f'python_version {spec.operator} "{version.major}.{version.minor}"'

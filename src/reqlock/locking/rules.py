@@ -27,7 +27,7 @@ from packaging.version import Version
 
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile, ProjectPage
-from reqlock.locking.region import Region
+from reqlock.locking.region import TRUE, Region
 from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.source import PackageSource
 from reqlock.targets import Target
@@ -302,6 +302,10 @@ class FileRules:
         Metadata is consulted only when ``source`` already holds it: explaining a
         failure must not start new downloads."""
         usable = self.usable_files(page, version, pinned=False)
+        region = self.region
+        missing = region.uncovered(usable, TRUE) if region and usable else None
+        if missing is not None:
+            return f"no wheel or sdist for the required environment {missing}"
         if usable:
             meta = source.metadata_if_known(self.metadata_file(usable))
             if (
@@ -309,9 +313,7 @@ class FileRules:
                 and meta.requires_python is not None
                 and not (meta.requires_python.contains(self.python_version, prereleases=True))
             ):
-                return (
-                    f"requires Python {meta.requires_python}, {self.has_python()}"
-                )
+                return f"requires Python {meta.requires_python}, {self.has_python()}"
             return None
         compatible = self.compatible_files(page, version)
         if compatible:
@@ -348,9 +350,7 @@ class FileRules:
                 if self.region is not None
                 else spec.contains(self.python_version, prereleases=True)
             ):
-                return (
-                    f"requires Python {dist.requires_python}, {self.has_python()}"
-                )
+                return f"requires Python {dist.requires_python}, {self.has_python()}"
         hashes = self.user_hashes.get(name)
         if hashes is not None and not any(
             f"{alg}:{value}" in hashes for alg, value in dist.hashes.items()
