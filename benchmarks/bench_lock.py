@@ -90,6 +90,7 @@ class RunResult:
     command: list[str]
     since_prime: float | None = None  # warm runs: seconds since the priming run ended
     cpu: float | None = None  # user + system seconds of the tool and its children
+    size: int | None = None  # bytes of the output file
 
     @property
     def ok(self) -> bool:
@@ -104,6 +105,7 @@ class Settings:
     pip_compile: str | None
     timeout: float
     before_src: Path | None = None  # the source tree of reqlock-before
+    universal: str | None = None  # X.Y: universal locks for Python >= X.Y (reqlock, uv)
 
 
 # ----------------------------------------------------------------------- helpers
@@ -147,7 +149,7 @@ def read_pins(path: Path, tool: str) -> tuple[int, dict[str, list[str]]] | None:
     except OSError:
         return None
     pins: dict[str, set[str]] = {}
-    if tool in PYLOCK_TOOLS:
+    if path.suffix == ".toml":
         count = len(_PACKAGES_HEADER.findall(text))
         for name, version in _pylock_packages(text):
             pins.setdefault(canonical_name(name), set()).add(version)
@@ -189,6 +191,8 @@ def build_command(
     if tool in ("reqlock", BEFORE):
         argv = [settings.python, "-m", "reqlock", "lock", str(in_file), "-o", str(out_file)]
         argv += ["--index-url", url]
+        if settings.universal:
+            argv += ["--universal", "--python-requires", f">={settings.universal}"]
         env = {"REQLOCK_CACHE_DIR": str(cache)}
         if tool == BEFORE:
             if settings.before_src is None:
@@ -204,8 +208,11 @@ def build_command(
             "compile",
             "--no-config",
             "--generate-hashes",
-            "--python",
-            settings.python,
+            *(
+                ["--universal", "--python-version", settings.universal]
+                if settings.universal
+                else ["--python", settings.python]
+            ),
             "--index-url",
             url,
             str(in_file),
@@ -213,6 +220,8 @@ def build_command(
             str(out_file),
         ]
         return argv, {"UV_CACHE_DIR": str(cache)}, None
+    if settings.universal:
+        return None, {}, f"{tool} has no universal mode"
     if tool == "pip-lock":
         # --isolated makes pip ignore PIP_CACHE_DIR, hence --cache-dir as well.
         argv = [
@@ -269,7 +278,9 @@ def run_once(
     run_dir.mkdir(parents=True, exist_ok=True)
     in_file = run_dir / source.name
     shutil.copyfile(source, in_file)
-    out_file = run_dir / ("pylock.toml" if tool in PYLOCK_TOOLS else "requirements.txt")
+    # Universal: uv writes pylock.toml too, so that the sizes of the locks compare.
+    pylock = tool in PYLOCK_TOOLS or (settings.universal is not None and tool == "uv")
+    out_file = run_dir / ("pylock.toml" if pylock else "requirements.txt")
     argv, extra_env, error = build_command(tool, settings, in_file, out_file, cache)
     if argv is None:
         return RunResult(corpus, tool, mode, run, 0.0, None, error, [], None, None, [])
@@ -320,6 +331,7 @@ def run_once(
             argv,
         )
     result = RunResult(corpus, tool, mode, run, seconds, 0, None, [], pins[0], pins[1], argv)
+    result.size = out_file.stat().st_size
     if resource is not None and usage is not None:
         now = resource.getrusage(resource.RUSAGE_CHILDREN)
         result.cpu = (now.ru_utime - usage.ru_utime) + (now.ru_stime - usage.ru_stime)
@@ -497,7 +509,8 @@ def report_corpus(
     corpus: str, tools: Sequence[str], modes: Sequence[str], results: Sequence[RunResult]
 ) -> dict[tuple[str, str], Summary | None]:
     print(f"\n=== {corpus} ===")
-    rows: list[list[str]] = [["tool", "mode", "median s", "(min-max)", "CPU s", "ok runs", "pins"]]
+    head = ["tool", "mode", "median s", "(min-max)", "CPU s", "ok runs", "pins", "lock KiB"]
+    rows: list[list[str]] = [head]
     summaries: dict[tuple[str, str], Summary | None] = {}
     for tool in tools:
         for mode in modes:
@@ -506,13 +519,15 @@ def report_corpus(
             summaries[tool, mode] = summary
             total = len([r for r in mine if r.run > 0])
             if summary is None:
-                rows.append([tool, mode, "FAILED", "", "", f"0/{total}", ""])
+                rows.append([tool, mode, "FAILED", "", "", f"0/{total}", "", ""])
                 continue
             pins = "varies" if summary.pins is None else str(summary.pins)
             spread = f"({summary.low:.2f}-{summary.high:.2f})"
             cpu = "n/a" if summary.cpu is None else f"{summary.cpu:.2f}"
             ok = f"{summary.ok}/{summary.total}"
-            rows.append([tool, mode, f"{summary.median:.2f}", spread, cpu, ok, pins])
+            sizes = [r.size for r in mine if r.ok and r.size is not None]
+            size = f"{statistics.median(sizes) / 1024:.0f}" if sizes else ""
+            rows.append([tool, mode, f"{summary.median:.2f}", spread, cpu, ok, pins, size])
     print(format_table(rows))
 
     failed = failures(results)
@@ -735,6 +750,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also run the reqlock of this source tree (the src/ of a worktree of an older "
         "commit, put on PYTHONPATH) as the tool reqlock-before, for before/after ratios",
     )
+    parser.add_argument(
+        "--universal",
+        metavar="X.Y",
+        help="universal locks for Python >= X.Y: reqlock --universal and uv pip compile "
+        "--universal (written as pylock.toml, to compare sizes); pip has no such mode",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="save raw results here")
     parser.add_argument(
         "--workdir", type=Path, help="where the per-run directories go (default: a new temp dir)"
@@ -776,6 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pip_compile=find_executable("pip-compile", args.python, args.pip_compile),
         timeout=args.timeout,
         before_src=args.reqlock_before.resolve() if args.reqlock_before else None,
+        universal=args.universal,
     )
     tools: list[str] = args.tools
     modes: list[str] = args.modes

@@ -225,18 +225,12 @@ class Scenario:
     def unsupported(self) -> tuple[str, ...]:
         """What this scenario asks for that reqlock has no equivalent of."""
         found: list[str] = []
-        if self.universal:
-            found.append("universal resolution (reqlock locks for concrete targets)")
-        if self.required_environments:
-            found.append(
-                "required_environments (marker sets a universal lock must have wheels for)"
-            )
         if self.additional_python:
             found.append(
                 "additional_python (other interpreters to build with; reqlock builds"
                 " with none but its own and never picks one)"
             )
-        if self.root_requires_python is not None:
+        if self.root_requires_python is not None and not self.universal:
             found.append("the root's requires-python (a requirements file has none)")
         return tuple(found)
 

@@ -9,10 +9,9 @@ keep it and say so in ``reason``. ``uv`` and ``pip`` record what ``uv pip compil
 X.Y --platform manylinux_2_28_x86_64 --only-binary :all:``) did on the same
 scenario served by the fake index on 127.0.0.1: information for the decision only.
 
-``SINGLE_TARGET`` / ``NOT_RUN``: the scenarios outside ``fork/`` and
-``tag_and_markers/`` that set ``resolver_options.universal = true``. reqlock locks
-for concrete targets, so each is either run for the scenario's one target (its
-expected result does not depend on forking) or not run at all.
+``UNIVERSAL_DIVERGENCES``: the same for the scenarios that set
+``resolver_options.universal = true``, which tests/test_packse_universal.py locks with
+``--universal``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 
 from reqlock.errors import NoVersionsError, ReqlockError
 
-__all__ = ["DIVERGENCES", "NOT_RUN", "SINGLE_TARGET", "Divergence", "Fails", "Locks", "Outcome"]
+__all__ = ["DIVERGENCES", "UNIVERSAL_DIVERGENCES", "Divergence", "Fails", "Locks", "Outcome"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,19 +113,15 @@ DIVERGENCES: dict[str, Divergence] = {
     ),
 }
 
-SINGLE_TARGET: dict[str, str] = {
-    "wrong-backtracking-basic": "no markers: one target's resolution is the universal one",
-    "wrong-backtracking-indirect": "no markers: one target's resolution is the universal one",
-    "requires-python-subset": (
-        "on linux the only requirement is marker-excluded, so the lock is empty;"
-        " required_environments (also win32) needs universal locking"
-    ),
-}
-
-NOT_RUN: dict[str, str] = {
-    "specific-architecture": (
-        "b, c and d have only cp313 wheels: a universal lock may still include them,"
-        " but no one Python 3.12 target can install them (reqlock, uv pip compile and"
-        " pip all fail for linux x86_64 py3.12)"
+UNIVERSAL_DIVERGENCES: dict[str, Divergence] = {
+    "preferences-dependent-forking-conflicting": Divergence(
+        actual=Locks(packages=None),
+        reason=(
+            "a valid universal lock exists (linux: cleaver 1, foo 1, bar 2; elsewhere:"
+            " cleaver 1, foo 2, bar 1), the very lock the scenario says uv writes on a fresh"
+            " run; reqlock finds it because each fork is resolved from the start, where uv"
+            " keeps the preference for cleaver 1 from a non-forked state and fails"
+        ),
+        uv="fails on re-lock with preferences (the scenario's point); a fresh run locks",
     ),
 }

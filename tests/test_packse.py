@@ -32,7 +32,7 @@ from tests.packse import (
     load_scenario,
     load_scenarios,
 )
-from tests.packse_policy import DIVERGENCES, NOT_RUN, SINGLE_TARGET, Fails, Locks, Outcome
+from tests.packse_policy import DIVERGENCES, UNIVERSAL_DIVERGENCES, Fails, Locks, Outcome
 
 INDEX = "http://fakeindex/simple/"
 ENVIRON = {"REQLOCK_ALLOW_INSECURE_HOST": "fakeindex", "NETRC": os.devnull}
@@ -43,13 +43,8 @@ SCENARIOS = load_scenarios()
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 
-def _runs(scenario: Scenario) -> bool:
-    if scenario.group in UNIVERSAL_GROUPS or scenario.name in NOT_RUN:
-        return False
-    return not scenario.universal or scenario.name in SINGLE_TARGET
-
-
-LOCKED = [s for s in SCENARIOS if _runs(s)]
+# The universal scenarios are locked with --universal by tests/test_packse_universal.py.
+LOCKED = [s for s in SCENARIOS if not s.universal]
 
 UniverseOf = Callable[[Scenario], Universe]
 
@@ -126,16 +121,14 @@ def test_scenario(scenario: Scenario, universe_of: UniverseOf, tmp_path: Path) -
 def test_policy_tables_name_scenarios_that_exist_and_run() -> None:
     run = {s.name for s in LOCKED}
     assert sorted(set(DIVERGENCES) - run) == []
-    universal_elsewhere = {
-        s.name for s in SCENARIOS if s.universal and s.group not in UNIVERSAL_GROUPS
-    }
-    # Each universal scenario outside the universal directories is decided, once.
-    assert sorted(universal_elsewhere) == sorted([*SINGLE_TARGET, *NOT_RUN])
-    assert not set(SINGLE_TARGET) & set(NOT_RUN)
+    universal = {s.name for s in SCENARIOS if s.universal}
+    assert sorted(set(UNIVERSAL_DIVERGENCES) - universal) == []
+    # Every scenario of the universal directories asks for universal resolution.
+    assert all(s.universal for s in SCENARIOS if s.group in UNIVERSAL_GROUPS)
 
 
 def test_divergences_differ_from_packse() -> None:
-    for name, divergence in DIVERGENCES.items():
+    for name, divergence in {**DIVERGENCES, **UNIVERSAL_DIVERGENCES}.items():
         assert divergence.actual != _expected(BY_NAME[name]), name
 
 
@@ -154,8 +147,6 @@ def test_every_scenario_file_loads_and_builds(universe_of: UniverseOf) -> None:
         assert len(reqs.requirements) == len(scenario.root_requires)
         universe = universe_of(scenario)
         assert set(universe.projects) == {canonicalize_name(n) for n in scenario.packages}
-    # The fork scenarios all need what reqlock has no equivalent of, and say so.
-    assert all(s.unsupported for s in SCENARIOS if s.group == "fork")
 
 
 def test_packse_defaults_fill_what_a_file_leaves_out(universe_of: UniverseOf) -> None:

@@ -17,6 +17,7 @@ __all__ = ["Kept", "kept_of", "plan", "resolve_settings_universal", "resolve_uni
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 
+from packaging.markers import Marker
 from packaging.pylock import Pylock
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -26,7 +27,7 @@ from reqlock.errors import ResolutionError
 from reqlock.index.sources import DirectDist
 from reqlock.locking.forks import MAX_FORKS, Fork, reach
 from reqlock.locking.markers import MarkerError, MarkerExpr
-from reqlock.locking.region import TRUE, Region
+from reqlock.locking.region import FALSE, TRUE, Region
 from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.resolution import Resolution
 from reqlock.locking.resolve import ResolveOptions, resolve
@@ -42,17 +43,24 @@ earlier deployment environment's)."""
 def kept_of(
     lock: Pylock, skip: Collection[str] = ()
 ) -> list[tuple[NormalizedName, Version, MarkerExpr]]:
-    """The pins of ``lock`` with their markers, less the projects in ``skip``."""
+    """The pins of ``lock`` with their markers (within the lock's ``environments``),
+    less the projects in ``skip``."""
+    covered = _parsed(lock.environments[0] if lock.environments else None)
+    for marker in (lock.environments or [])[1:]:
+        covered = covered.or_(_parsed(marker))
     found = []
     for package in lock.packages:
         if package.version is None or package.name in skip:
             continue
-        try:
-            where = MarkerExpr.parse(package.marker)
-        except MarkerError:
-            where = TRUE  # a marker the algebra cannot read: prefer the pin everywhere
-        found.append((package.name, package.version, where))
+        found.append((package.name, package.version, covered.and_(_parsed(package.marker))))
     return found
+
+
+def _parsed(marker: Marker | None) -> MarkerExpr:
+    try:
+        return MarkerExpr.parse(marker)
+    except MarkerError:
+        return TRUE  # a marker the algebra cannot read: the pin counts everywhere
 
 
 def resolve_universal(
@@ -177,13 +185,19 @@ def resolve_settings_universal(
 
 
 def _pieces(region: Region, locks: Sequence[Kept]) -> list[Region]:
-    """``region`` cut where an earlier lock gives one project several versions."""
+    """``region`` cut where an earlier lock gives one project several versions, and
+    where an earlier lock stops covering it."""
     cuts: list[MarkerExpr] = []
     for pins in locks:
         names = [name for name, _, _ in pins]
+        covered = FALSE
         for name, _, where in pins:
+            covered = covered.or_(where)
             if names.count(name) > 1 and where not in cuts:
                 cuts.append(where)
+        # A lock made for some environments only (its targets) binds those only.
+        if pins and not region.marker.implies(covered) and covered not in cuts:
+            cuts.append(covered)
     pieces = [region.marker]
     for cut in cuts:
         pieces = [p for piece in pieces for p in (piece.and_(cut), piece.and_(cut.not_()))]
