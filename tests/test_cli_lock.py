@@ -201,3 +201,26 @@ def test_an_included_file_that_is_not_a_regular_file_is_refused(
     assert code == 2
     assert f"{req}:1" in stderr
     assert "not a regular file" in stderr
+
+
+def test_universal_lock_from_the_command_line(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("markers-top\n")
+    out = tmp_path / "pylock.toml"
+    args = ["lock", "--universal", "--python-requires", ">=3.10", str(req), "-o", str(out)]
+    code, _, stderr = _run([*args, "-i", index_url, "--no-cache"], capsys)
+    assert code == 0, stderr
+    text = out.read_text()
+    assert 'requires-python = ">=3.10"' in text
+    assert 'marker = "python_version < \\"3.11\\""' in text  # the backport
+    assert 'marker = "sys_platform == \\"win32\\""' in text
+    assert "universal = true" in text
+    narrowed = [*args, "--universal-environment", 'sys_platform == "linux"']
+    code, _, stderr = _run([*narrowed, "-i", index_url, "--no-cache"], capsys)
+    assert code == 0, stderr
+    assert "marker-win" not in out.read_text()
+    code, _, stderr = _run([*args, "--python-requires", "3.x", "-i", index_url], capsys)
+    assert code == 2
+    assert "'3.x' is not a Python version range" in stderr
