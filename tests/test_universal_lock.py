@@ -59,6 +59,15 @@ wheels = ["py3-none-any"]
 upload_time = "{T}"
 sdist = "static"
 requires_dist = ['num<2; sys_platform == "linux"']
+[projects.native.releases."1.0"]
+upload_time = "{T}"
+sdist = "static"
+wheels = [
+  "cp312-cp312-manylinux_2_17_x86_64",
+  "cp312-cp312-win_amd64",
+  "cp312-cp312-macosx_11_0_arm64",
+  "cp311-cp311-manylinux_2_17_x86_64",
+]
 [projects.broken.releases."1.0"]
 upload_time = "{T}"
 wheels = ["py3-none-any"]
@@ -132,6 +141,26 @@ def test_environments_narrow_the_lock_and_are_written(locker: Lock) -> None:
         Marker('sys_platform == "linux"'),
         Marker('sys_platform == "darwin"'),
     ]
+
+
+def _wheel_tags(result: LockResult, name: str) -> set[str]:
+    (package,) = [p for p in result.pylock.packages if p.name == name]
+    return {w.filename.split("-", 2)[2] for w in package.wheels or ()}
+
+
+def test_wheels_follow_the_range_and_the_targets(locker: Lock) -> None:
+    every = _wheel_tags(locker("native", requires_python=">=3.12"), "native")
+    assert every == {
+        "cp312-cp312-manylinux_2_17_x86_64.whl",
+        "cp312-cp312-win_amd64.whl",
+        "cp312-cp312-macosx_11_0_arm64.whl",
+    }  # not cp311: no environment of the lock runs it
+    linux = parse_target("linux-x86_64-py3.12")
+    only = locker("native", requires_python=">=3.12", targets=[linux])
+    assert _wheel_tags(only, "native") == {"cp312-cp312-manylinux_2_17_x86_64.whl"}
+    assert only.pylock.packages[0].sdist is not None  # the sdist stays
+    assert only.pylock.tool is not None
+    assert only.pylock.tool["reqlock"]["targets"] == ["linux-x86_64-py3.12"]
 
 
 def test_a_failing_fork_is_named(locker: Lock) -> None:

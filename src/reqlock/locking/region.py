@@ -274,7 +274,7 @@ def _platform_marker(platform: str) -> str | None:
     for name in ("ios", "android"):
         if platform.startswith(name + "_"):
             return f'sys_platform == "{name}"'
-    if platform.startswith("emscripten_") or platform.startswith("pyodide_"):
+    if platform.startswith(("emscripten_", "pyodide_", "pyemscripten_")):
         return 'sys_platform == "emscripten"'
     # FreeBSD, Solaris, AIX…: sys_platform carries a release ("freebsd14"), which no
     # marker can match by prefix; any platform but the known ones may use the wheel.
