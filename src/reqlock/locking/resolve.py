@@ -33,12 +33,13 @@ from reqlock.locking.candidates import (
 from reqlock.locking.crawl import Crawler
 from reqlock.locking.explain import explain
 from reqlock.locking.forks import condition_of, split
+from reqlock.locking.pinned import check_pinned
 from reqlock.locking.provider import Provider, ResolveOptions
 from reqlock.locking.region import Region
 from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.rules import FileRules, marker_true
-from reqlock.locking.search import search
+from reqlock.locking.search import Outcome, search
 from reqlock.locking.source import PackageSource
 from reqlock.progress import Reporter
 from reqlock.targets import Target
@@ -118,19 +119,7 @@ def resolve(
     for req in root_reqs:
         if req.url is None:
             crawler.crawl(req.name, req.extras, req.specifier)
-    try:
-        outcome = search(
-            provider,
-            provider.watch,
-            root_reqs,
-            max_rounds=options.max_rounds,
-            recheck_rounds=options.recheck_rounds,
-        )
-    except resolvelib.ResolutionTooDeep:
-        raise ResolutionError(
-            f"gave up after {options.max_rounds} resolution rounds for {target.name}",
-            hint="tighten the version ranges of the requirements that backtrack the most",
-        ) from None
+    outcome = _search(provider, root_reqs, options, target.name)
     if outcome.result is None:
         raise explain(
             outcome.causes,
@@ -141,6 +130,29 @@ def resolve(
             unproven=outcome.too_deep,
         ) from None
     return _to_resolution(outcome.result, provider, target, root_reqs)
+
+
+def _search(
+    provider: Provider, roots: Sequence[Req], options: ResolveOptions, name: str
+) -> Outcome:
+    """The search's outcome; a fully pinned input is checked, not searched (see
+    :mod:`reqlock.locking.pinned`)."""
+    checked = check_pinned(provider, roots)
+    if checked is not None:
+        return Outcome(checked)
+    try:
+        return search(
+            provider,
+            provider.watch,
+            roots,
+            max_rounds=options.max_rounds,
+            recheck_rounds=options.recheck_rounds,
+        )
+    except resolvelib.ResolutionTooDeep:
+        raise ResolutionError(
+            f"gave up after {options.max_rounds} resolution rounds for {name}",
+            hint="tighten the version ranges of the requirements that backtrack the most",
+        ) from None
 
 
 def _applies(target: Target | Region) -> Callable[[Marker], bool]:

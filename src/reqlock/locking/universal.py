@@ -129,8 +129,8 @@ def resolve_universal(
         except ResolutionError as exc:
             raise _in_fork(exc, piece, region) from None
         roots = [line for line in requirements.requirements if line.name in resolution.pins]
-        markers = reach(piece, resolution.pins, roots)
-        done.append(dataclasses.replace(resolution, markers=markers))
+        resolution = _reached(resolution, reach(piece, resolution.pins, roots))
+        done.append(resolution)
         for name, pin in resolution.pins.items():
             chosen.setdefault(name, pin.version)
     return done
@@ -182,6 +182,18 @@ def resolve_settings_universal(
         kept=layers[0][1],
         layered=layers[1:],
     )
+
+
+def _reached(resolution: Resolution, markers: Mapping[NormalizedName, MarkerExpr]) -> Resolution:
+    """``resolution`` with its markers, less the pins no environment installs (a
+    dependency whose marker contradicts every path to it)."""
+    kept = {name for name, where in markers.items() if not where.is_false()}
+    pins = {
+        name: dataclasses.replace(pin, dependencies=tuple(d for d in pin.dependencies if d in kept))
+        for name, pin in resolution.pins.items()
+        if name in kept
+    }
+    return dataclasses.replace(resolution, pins=pins, markers=markers)
 
 
 def _pieces(region: Region, locks: Sequence[Kept]) -> list[Region]:
