@@ -84,6 +84,28 @@ def test_a_malformed_locked_digest_matches_nothing() -> None:
     assert kinds(report) == [("record-mismatch", "alpha")]
 
 
+def test_records_as_written_a_list_in_the_order_of_the_wheels() -> None:
+    tags = ["cp311-cp311-manylinux_2_17_x86_64", "py3-none-any"]
+    entry = package("alpha", "1.0", tags=tags)
+    names = [w["name"] if "name" in w else w["url"].rsplit("/", 1)[1] for w in entry["wheels"]]
+    assert names == sorted(names)  # the lock writes wheels by name, records alike
+    by_name = {"alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl": OTHER}
+    listed = {**entry, "tool": {"reqlock": {"records": [by_name.get(n, DIGEST) for n in names]}}}
+    assert run([listed], inventory_of(dist("alpha", "1.0", DIGEST))).ok
+    report = run([listed], inventory_of(dist("alpha", "1.0", OTHER)))
+    assert kinds(report) == [("record-mismatch", "alpha")]
+    # "" is a wheel without a digest: not compared, and said so.
+    empty = {**entry, "tool": {"reqlock": {"records": ["", ""]}}}
+    assert run([empty], inventory_of(dist("alpha", "1.0", OTHER))).ok
+
+
+def test_a_records_list_that_does_not_match_the_wheels_fails_closed() -> None:
+    entry = package("alpha", "1.0")
+    short = {**entry, "tool": {"reqlock": {"records": [DIGEST, DIGEST]}}}  # one wheel
+    report = run([short], inventory_of(dist("alpha", "1.0", DIGEST)))
+    assert kinds(report) == [("record-mismatch", "alpha")]
+
+
 def test_the_installed_wheel_is_found_by_its_tags() -> None:
     tags = ["cp311-cp311-manylinux_2_17_x86_64", "py3-none-any"]
     entry = with_records(

@@ -26,6 +26,7 @@ from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from reqlock.deploy import sources
 from reqlock.deploy.record import wheel_record_digest
 from reqlock.errors import IndexFetchError
 from reqlock.index.cache import Cache
@@ -166,16 +167,18 @@ def wheel_requests(app: FakeIndexApp, filename: str) -> list[str]:
 
 
 def locked_records(package: Any) -> dict[str, str]:
-    """``package.tool["reqlock"]["records"]``, checked for shape (what
-    ``reqlock.deploy.integrity`` reads back)."""
+    """``package.tool["reqlock"]["records"]`` (a list in the order of the wheels),
+    checked for shape, by wheel name as ``reqlock.deploy.sources`` reads it back."""
     if package.tool is None:
         return {}
     records = package.tool["reqlock"]["records"]
-    assert isinstance(records, dict)
-    for name, digest in records.items():
-        assert isinstance(name, str)
-        assert re.fullmatch("sha256:[0-9a-f]{64}", digest), digest
-    return records
+    assert isinstance(records, list)
+    assert len(records) == len(package.wheels)
+    for digest in records:
+        assert digest == "" or re.fullmatch("sha256:[0-9a-f]{64}", digest), digest
+    by_name = dict(sources.locked_records(package))
+    assert list(by_name.values()) == [d for d in records if d]
+    return by_name
 
 
 def the_wheel(index: Index, project: str, version: str) -> DistFile:
@@ -357,9 +360,9 @@ def test_a_lock_missing_a_digest_for_a_passing_reason_is_not_remembered(
         "transport": httpx.WSGITransport(app=app),
     }
     first = lock(**run, reporter=Reporter())
-    assert "[packages.tool.reqlock.records]" not in first.to_toml()
+    assert "records = [" not in first.to_toml()
     second = lock(**run, reporter=Reporter())
-    assert '"leaf_a-2.0-py3-none-any.whl" = "sha256:' in second.to_toml()
+    assert 'records = [\n    "sha256:' in second.to_toml()
 
 
 def test_offline_without_a_cached_digest_warns(make_index_app: MakeApp, tmp_path: Path) -> None:
@@ -426,7 +429,7 @@ def test_the_lock_holds_a_digest_per_wheel_at_one_request_at_most_each(
         if not names:
             assert package.tool is None  # an sdist-only package: no tool table
     assert wheels >= 4
-    assert "\n[packages.tool.reqlock.records]\n" in text
+    assert "\n[packages.tool.reqlock]\nrecords = [\n" in text
 
 
 def test_without_record_of_the_lock_is_unchanged(make_index_app: MakeApp) -> None:
@@ -437,7 +440,7 @@ def test_without_record_of_the_lock_is_unchanged(make_index_app: MakeApp) -> Non
     stripped = "\n\n".join(
         block
         for block in with_records.split("\n\n")
-        if not block.startswith("[packages.tool.reqlock.records]")
+        if not block.startswith("[packages.tool.reqlock]")
     )
     assert stripped == without
 
@@ -467,8 +470,10 @@ def test_records_are_sorted_by_wheel_name_and_missing_ones_left_out(
             for n in (FOO_OTHER, FOO_WHEEL)
         }
     tool = lock.packages[0].tool
-    assert tool == {"reqlock": {"records": expected}}
-    assert list(tool["reqlock"]["records"]) == [FOO_OTHER, FOO_WHEEL]
+    # In the order of the wheels (by name); "" for the one whose RECORD is unreadable.
+    by_order = sorted((FOO_WHEEL, FOO_BROKEN, FOO_OTHER))
+    assert tool == {"reqlock": {"records": [expected.get(n, "") for n in by_order]}}
+    assert sources.locked_records(lock.packages[0]) == expected
     assert len(set(expected.values())) == 2  # different files, different digests
     (warning,) = reporter.warnings
     assert FOO_BROKEN in warning
@@ -488,7 +493,7 @@ def test_pip_installs_a_lock_with_records(
     index = Index([index_url], http=http, hedge_after=None, builder=forbidden_build)
     with index:
         text = lock_text(index, ("leaf-a", "nometa-pkg"))
-    assert "[packages.tool.reqlock.records]" in text
+    assert "\n[packages.tool.reqlock]\nrecords = [" in text
     out = tmp_path / "pylock.toml"
     out.write_text(text)
     venv = make_venv(with_pip=False)

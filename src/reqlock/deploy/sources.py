@@ -311,11 +311,24 @@ def file_problem(issue: FileIssue) -> Problem:
 
 
 def locked_records(package: Package) -> Mapping[str, Any]:
-    """``[packages.tool.reqlock.records]``: wheel filename to RECORD digest, or ``{}``."""
+    """The RECORD digests the lock holds for the package's wheels, by file name
+    (``{}`` when none).
+
+    ``[packages.tool.reqlock] records`` is a list in the order of ``wheels`` (``""``:
+    no digest), or a table by wheel file name (earlier locks, or written by hand). A list whose length is not the number of wheels cannot be matched to
+    them: every wheel then gets a digest that matches nothing, so deep verify fails
+    instead of skipping the check."""
     tool = package.tool
     own = tool.get("reqlock") if isinstance(tool, Mapping) else None
     records = own.get("records") if isinstance(own, Mapping) else None
-    return records if isinstance(records, Mapping) else {}
+    if isinstance(records, Mapping):
+        return records
+    if not isinstance(records, list):
+        return {}
+    names = [wheel.filename for wheel in package.wheels or ()]
+    if len(records) != len(names):
+        return dict.fromkeys(names, "<the lock's records do not match its wheels>")
+    return {name: digest for name, digest in zip(names, records, strict=True) if digest}
 
 
 def installed_wheel(package: Package, source: Source, dist: InstalledDist) -> PackageWheel | None:

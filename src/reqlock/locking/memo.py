@@ -34,7 +34,8 @@ from reqlock.targets import Target
 
 _KIND = "resolutions"
 # 2: locks carry RECORD digests ([packages.tool.reqlock.records]).
-_FORMAT = 2
+# 3: ... as a list in the order of the wheels.
+_FORMAT = 3
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

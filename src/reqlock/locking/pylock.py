@@ -85,8 +85,8 @@ def build_pylock(
     ``sha256_of(file, package)`` gives a file's sha256 (from the index, or by
     downloading it when the index has none). ``record_of(wheel, package)`` gives a
     wheel's RECORD digest, or None when it has none: the digests of a package's
-    wheels go in its ``[packages.tool.reqlock.records]`` table (read back by
-    :func:`reqlock.deploy.integrity.locked_records`). Local paths (archives,
+    wheels go in its ``[packages.tool.reqlock] records`` list, in the order of its
+    wheels (read back by :func:`reqlock.deploy.sources.locked_records`). Local paths (archives,
     directories, find-links files) are written relative to ``lock_dir``, the
     directory the lock will be in (default: the working directory).
     """
@@ -199,16 +199,15 @@ def _package(  # noqa: PLR0917 - one call site
 def _records_tool(
     wheels: Sequence[DistFile], package: str, record_of: RecordOf | None
 ) -> dict[str, Any] | None:
-    """``{"reqlock": {"records": {filename: digest}}}`` for the wheels with a
-    digest, by file name; None when there is none (the package has no tool table)."""
+    """``{"reqlock": {"records": [digest, ...]}}``: the RECORD digest of each wheel,
+    in the order of the package's ``wheels`` (by file name), ``""`` where a wheel has
+    none; None when no wheel has one (the package then has no tool table). A list
+    rather than a table by file name: a universal lock has a thousand wheels, and
+    their names are already in their URLs."""
     if record_of is None:
         return None
-    records = {}
-    for wheel in sorted(wheels, key=lambda w: w.filename):
-        digest = record_of(wheel, package)
-        if digest is not None:
-            records[wheel.filename] = digest
-    return {TOOL_KEY: {RECORDS_KEY: records}} if records else None
+    records = [record_of(w, package) or "" for w in sorted(wheels, key=lambda w: w.filename)]
+    return {TOOL_KEY: {RECORDS_KEY: records}} if any(records) else None
 
 
 def _direct_package(pin: Pin, version: Version, marker: Marker | None, base: str) -> Package:
