@@ -73,4 +73,4 @@ def _first(provider: Provider, req: Req, pins: dict[str, SpecifierSet]) -> Candi
     pinned = Req(name=req.name, extras=req.extras, specifier=spec, source=req.source)
     ident = req.identifier
     matches = provider.find_matches(ident, {ident: iter([pinned])}, {ident: iter(())})
-    return next(iter(matches), None)
+    return next(iter(matches() if callable(matches) else matches), None)

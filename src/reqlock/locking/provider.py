@@ -6,7 +6,7 @@ from __future__ import annotations
 
 __all__ = ["InvalidMetadata", "Provider", "ResolveOptions"]
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -83,9 +83,9 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         # find_matches answers by (identifier, combined specifier, excluded versions):
         # backtracking asks the same questions again and again.
         self._matches: dict[
-            tuple[str, SpecifierSet, frozenset[Version], MarkerExpr | None], list[Candidate]
+            tuple[str, SpecifierSet, frozenset[Version], MarkerExpr | None], Lazy
         ] = {}
-        self._latest: dict[str, list[Candidate]] = {}
+        self._latest: dict[str, Lazy] = {}
         self._prefetched: set[tuple[str, Version]] = set()
 
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -156,7 +156,7 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         identifier: str,
         requirements: Mapping[str, Iterator[Req]],
         incompatibilities: Mapping[str, Iterator[Candidate]],
-    ) -> Iterable[Candidate]:
+    ) -> Iterable[Candidate] | Callable[[], Iterator[Candidate]]:
         reqs = list(requirements[identifier])
         bad = {c.version for c in incompatibilities[identifier]}
         if identifier == _PYTHON:
@@ -179,12 +179,14 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         found_matches = self._matches.get(key)
         if found_matches is None:
             self.crawler.crawl(name, extras, spec)
-            found_matches = self._matches[key] = [
+            found_matches = self._matches[key] = Lazy(
                 cand
                 for cand in self._iter_candidates(name, extras, spec, bad)
                 if demand is None or self._covers(cand, demand)
-            ]
+            )
         self._latest[identifier] = found_matches
+        # A factory: resolvelib reads candidates as far as it needs (usually one), so
+        # the files of releases it never tries are never converted.
         return found_matches
 
     def _demand(self, reqs: Sequence[Req]) -> MarkerExpr | None:
@@ -205,12 +207,11 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
     def _prefetch_after(self, rejected: Candidate) -> None:
         """Fetch, in one batch, the metadata of the releases that will be tried
         after ``rejected`` (the resolver goes down a project's list one at a time)."""
-        ordered = self._latest.get(rejected.identifier, [])
-        try:
-            start = ordered.index(rejected) + 1
-        except ValueError:
+        ordered = self._latest.get(rejected.identifier)
+        start = ordered.position(rejected) if ordered is not None else None
+        if ordered is None or start is None:
             return
-        for cand in ordered[start : start + _PREFETCH_BATCH]:
+        for cand in ordered.upto(start + 1 + _PREFETCH_BATCH)[start + 1 :]:
             key = (cand.name, cand.version)
             if cand.meta_file is None or key in self._prefetched:
                 continue
@@ -352,6 +353,43 @@ def _file_pythons(candidate: Candidate) -> Iterator[SpecifierSet]:
                 yield SpecifierSet(dist.requires_python)
             except ValueError:
                 continue
+
+
+class Lazy:
+    """A ``find_matches`` answer computed only as far as it is read: calling it gives
+    an iterator over the candidates, newest first, from the ones already made on."""
+
+    __slots__ = ("_made", "_source")
+
+    def __init__(self, source: Iterable[Candidate]) -> None:
+        self._source = iter(source)
+        self._made: list[Candidate] = []
+
+    def __call__(self) -> Iterator[Candidate]:
+        index = 0
+        while index < len(self._made) or self._more():
+            yield self._made[index]
+            index += 1
+
+    def _more(self) -> bool:
+        found = next(self._source, None)
+        if found is None:
+            return False
+        self._made.append(found)
+        return True
+
+    def upto(self, count: int) -> list[Candidate]:
+        """The first ``count`` candidates (fewer when there are not so many)."""
+        while len(self._made) < count and self._more():
+            pass
+        return self._made[:count]
+
+    def position(self, cand: Candidate) -> int | None:
+        """Where ``cand`` is among the candidates made so far."""
+        try:
+            return self._made.index(cand)
+        except ValueError:
+            return None
 
 
 class InvalidMetadata(Exception):
