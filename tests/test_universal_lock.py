@@ -232,8 +232,8 @@ def test_an_earlier_target_lock_binds_only_where_it_applies(
     )
     versions = dict(_versions(dev)["winlib"])
     assert set(versions) == {"1.0", "2.0"}
-    assert "sys_platform == \"win32\"" in str(versions["1.0"])
-    assert "sys_platform != \"win32\"" in str(versions["2.0"])
+    assert 'sys_platform == "win32"' in str(versions["1.0"])
+    assert 'sys_platform != "win32"' in str(versions["2.0"])
 
 
 def test_the_memo_returns_the_same_lock(universe: Universe, tmp_path: Path) -> None:
@@ -345,3 +345,18 @@ def test_environments_lock_universally_and_check(universe: Universe, tmp_path: P
     )
     stale = check_environments(narrower, environ=ENVIRON)
     assert stale[0].reasons == ("what the universal lock covers changed",)
+
+
+def test_markers_whose_complement_has_no_text_still_lock(locker: Lock) -> None:
+    # The fork's other piece is "not > 3.10" (3.10 itself and its post-releases), which
+    # no marker writes; the packages' own markers can be written.
+    result = locker(
+        "num>=2; python_full_version > '3.10'",
+        "num<2; python_full_version <= '3.10'",
+        requires_python=">=3.10",
+    )
+    assert _versions(result)["num"] == [
+        ("1.5", 'python_full_version < "3.10.post0"'),  # <= 3.10, exactly
+        ("2.0", 'python_full_version > "3.10" and python_version < "3.12"'),
+        ("2.1", 'python_version >= "3.12"'),
+    ]

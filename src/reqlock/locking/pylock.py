@@ -43,9 +43,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from reqlock.errors import LockFileError
+from reqlock.errors import LockFileError, ResolutionError
 from reqlock.files import write_atomic
 from reqlock.index.pages import DistFile
+from reqlock.locking.markers import MarkerError
 from reqlock.locking.region import FALSE, Region, filename_tags, wheel_marker
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.toml import dumps
@@ -148,7 +149,15 @@ def _universal_marker(
     def wheel_ok(filename: str) -> bool:
         return not wheel_marker(filename_tags(filename)).is_disjoint(where)
 
-    return region.shown(where).to_marker(), wheel_ok
+    try:
+        return region.shown(where).to_marker(), wheel_ok
+    except MarkerError as exc:
+        raise ResolutionError(
+            f"{name}: where the universal lock installs it cannot be written as a marker "
+            f"({exc.message})",
+            hint="lock for named targets (--target), or narrow the lock with "
+            "--universal-environment",
+        ) from None
 
 
 def _coverage(resolutions: Sequence[Resolution]) -> tuple[list[Marker] | None, SpecifierSet]:

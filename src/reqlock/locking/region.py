@@ -38,7 +38,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from reqlock.index.pages import DistFile
-from reqlock.locking.markers import MarkerExpr
+from reqlock.locking.markers import MarkerError, MarkerExpr
 from reqlock.settings import Universal
 from reqlock.targets import Target
 
@@ -98,7 +98,10 @@ class Region:
     def name(self) -> str:
         """The region in words, for messages: its marker, simplified."""
         shown = self.marker.restrict(self.requires_python)
-        return "every environment" if shown.is_true() else str(shown)
+        try:
+            return "every environment" if shown.is_true() else str(shown)
+        except MarkerError:  # a complement no marker can write (see locking.markers)
+            return f"a part of the environments ({shown!r})"
 
     def narrow(self, marker: MarkerExpr) -> Region:
         """The part of this region where ``marker`` holds."""
