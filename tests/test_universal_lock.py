@@ -59,6 +59,13 @@ wheels = ["py3-none-any"]
 upload_time = "{T}"
 sdist = "static"
 requires_dist = ['num<2; sys_platform == "linux"']
+[projects.excl.releases."1.0"]
+upload_time = "{T}"
+wheels = ["py3-none-any"]
+[projects.excl.releases."2.0"]
+upload_time = "{T}"
+requires_python = "!=3.11.0,!=3.11.1,>=3.10"
+wheels = ["py3-none-any"]
 [projects.native.releases."1.0"]
 upload_time = "{T}"
 sdist = "static"
@@ -360,3 +367,18 @@ def test_markers_whose_complement_has_no_text_still_lock(locker: Lock) -> None:
         ("2.0", 'python_full_version > "3.10" and python_version < "3.12"'),
         ("2.1", 'python_version >= "3.12"'),
     ]
+
+
+def test_a_release_excluding_patch_releases_gets_them_their_own_fork(locker: Lock) -> None:
+    # As cryptography's Requires-Python "!=3.9.0,!=3.9.1,>=3.7": pip refuses 2.0 on
+    # 3.11.0 and 3.11.1, so those two get 1.0, everything else 2.0.
+    result = locker("excl", requires_python=">=3.10")
+    versions = dict(_versions(result)["excl"])
+    assert set(versions) == {"1.0", "2.0"}
+    old = Marker(str(versions["1.0"]))
+    new = Marker(str(versions["2.0"]))
+    for python, expected in [("3.10.4", "2.0"), ("3.11.0", "1.0"), ("3.11.1", "1.0"),
+                             ("3.11.2", "2.0"), ("3.13.0", "2.0")]:  # fmt: skip
+        env = {"python_full_version": python, "python_version": python.rsplit(".", 1)[0]}
+        chosen = [v for v, m in (("1.0", old), ("2.0", new)) if m.evaluate(env)]
+        assert chosen == [expected], python

@@ -36,12 +36,16 @@ MAX_FORKS = 256
 
 class Fork(Exception):
     """Raised inside a resolution: resolve each of ``pieces`` (they partition the
-    region) on its own. ``source`` names who asked (``"a 1.0"``, ``"the requirements"``)."""
+    region) on its own. ``source`` names who asked (``"a 1.0"``, ``"the requirements"``);
+    ``ordered`` keeps the pieces' order (else newer Pythons go first)."""
 
-    def __init__(self, pieces: Sequence[MarkerExpr], source: str) -> None:
+    def __init__(self, pieces: Sequence[MarkerExpr], source: str, *, ordered: bool = False) -> None:
         super().__init__(source)
         self.pieces = tuple(pieces)
         self.source = source
+        # True: resolve the pieces in this order (the first is where the release that
+        # split the region may be used, so that it is used there).
+        self.ordered = ordered
 
 
 def condition_of(marker: Marker | None, extras: Iterable[str], *, base: bool) -> MarkerExpr:
@@ -85,17 +89,28 @@ def split(region: Region, reqs: Sequence[Req], source: str) -> Fork | None:
 
 
 def python_split(region: Region, requires_python: SpecifierSet, source: str) -> Fork | None:
-    """The fork a release's ``Requires-Python`` calls for: when it drops the oldest
-    Pythons of the region but not all of them, the newer ones get a fork of their own
-    where this release may be used (uv's default: the newest versions each Python
-    supports), the older ones another."""
-    if requires_python.contains(region.floor, prereleases=True):
+    """The fork a release's ``Requires-Python`` calls for when it admits only part of
+    the region: the Pythons it admits get a fork where it may be used (uv's default:
+    the newest versions each Python supports), the others another. Upper bounds at 4
+    or above (``<4``) are left aside: no environment runs Python 4, and a fork for it
+    would only double the work."""
+    effective = SpecifierSet(
+        ",".join(
+            str(s)
+            for s in requires_python
+            if not (s.operator in ("<", "<=") and _major(s.version) >= 4)
+        )
+    )
+    inside = region.marker.and_(python_marker(effective))
+    outside = region.marker.and_(inside.not_())
+    if inside.is_false() or outside.is_false():
         return None
-    newer = region.marker.and_(python_marker(requires_python))
-    older = region.marker.and_(newer.not_())
-    if newer.is_false() or older.is_false():
-        return None
-    return Fork([newer, older], source)
+    return Fork([inside, outside], source, ordered=True)
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def reach(

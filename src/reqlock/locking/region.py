@@ -38,6 +38,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from reqlock.index.pages import DistFile
+from reqlock.locking import markerranges as mr
+from reqlock.locking import markers as markers_module
 from reqlock.locking.markers import MarkerError, MarkerExpr
 from reqlock.settings import Universal
 from reqlock.targets import Target
@@ -176,27 +178,35 @@ def _python_clause(spec: Specifier) -> str:
 
 
 def _python_floor(marker: MarkerExpr, requires_python: SpecifierSet) -> Version:
-    """The lowest Python version the region allows (3.0 when it sets no floor).
-
-    Tried from the highest candidate down: the first below which the region holds no
-    version (pre-releases included: ``python_version >= "3.12"`` admits 3.12.0a1)."""
-    for candidate in _floors(requires_python):
-        below = MarkerExpr.parse(f'python_full_version < "{candidate}.dev0"')
-        if marker.is_disjoint(below):
-            return candidate
+    """The lowest final Python release (X.Y.Z) the region allows; 3.0 when it sets
+    no lower bound. Pre-releases of Python are left aside: a release's Requires-Python
+    is checked against the floor, and ``>=3.10`` does not admit 3.10.0a1."""
+    node = marker._node  # the diagram's root: python_full_version is tested first
+    if node.var is None or node.var.name != mr.PYTHON:
+        return Version("3.0")
+    allowed = mr.EMPTY
+    for domain, child in node.edges:
+        if child is not markers_module.FALSE and isinstance(domain, mr.VersionSet):
+            allowed = allowed.or_(domain)
+    for lower, upper in allowed.intervals():
+        final = Version("3.0") if lower is None else _final_from(lower)
+        if upper is None or not upper.passed(final):
+            return final
     return Version("3.0")
 
 
-def _floors(requires_python: SpecifierSet) -> list[Version]:
-    """Candidate floors, highest first: every X.Y.0 and X.Y.Z a region of a lock can start
-    at (the bounds of ``requires_python`` and each minor release up to 3.30)."""
-    found = {Version(f"3.{minor}") for minor in range(31)}
-    for spec in requires_python:
-        try:
-            found.add(Version(spec.version.replace(".*", "")))
-        except InvalidVersion:
-            continue
-    return sorted(found, reverse=True)
+def _final_from(cut: mr.Cut) -> Version:
+    """The first final release at or above ``cut``."""
+    version = cut.version
+    if version is not None and not (version.is_postrelease or version.local):
+        return Version(version.base_version)  # 3.10, or 3.10.0 for 3.10.0rc1
+    release = list(cut.release if version is None else version.release)
+    release += [0] * (3 - len(release))
+    # Above every 3.9.0.* (or after a post-release): the next micro; above every
+    # 3.9.*: the next minor.
+    if version is None and len(cut.release) == 2:
+        return Version(f"{release[0]}.{release[1] + 1}.0")
+    return Version(".".join(map(str, [*release[:-1], release[-1] + 1])))
 
 
 @functools.lru_cache(maxsize=8192)

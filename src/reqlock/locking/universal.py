@@ -121,9 +121,11 @@ def resolve_universal(
                     hint="narrow it with `environments` or lock for named targets",
                 ) from None
             # Newer Pythons first: their fork takes the newest versions, and older
-            # ones follow where they can (as uv orders its forks).
+            # ones follow where they can (as uv orders its forks). A Python split
+            # puts first the piece where the release that split it may be used.
             parts = [piece.narrow(p) for p in fork.pieces]
-            parts.sort(key=lambda r: r.floor, reverse=True)  # stable: ties keep their order
+            if not fork.ordered:
+                parts.sort(key=lambda r: r.floor, reverse=True)  # stable: ties keep order
             pending[0:0] = parts
             continue
         except ResolutionError as exc:
