@@ -315,9 +315,10 @@ def locked_records(package: Package) -> Mapping[str, Any]:
     (``{}`` when none).
 
     ``[packages.tool.reqlock] records`` is a list in the order of ``wheels`` (``""``:
-    no digest), or a table by wheel file name (earlier locks, or written by hand). A list whose length is not the number of wheels cannot be matched to
-    them: every wheel then gets a digest that matches nothing, so deep verify fails
-    instead of skipping the check."""
+    no digest), or a table by wheel file name (earlier locks, or written by hand). A
+    list whose length is not the number of wheels cannot be matched to them: every
+    wheel then gets a digest that matches nothing, so deep verify fails instead of
+    skipping the check."""
     tool = package.tool
     own = tool.get("reqlock") if isinstance(tool, Mapping) else None
     records = own.get("records") if isinstance(own, Mapping) else None
