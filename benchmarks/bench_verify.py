@@ -13,20 +13,27 @@ interleaved, it times (wall clock, whole processes):
 * ``uv pip sync --dry-run pylock.toml`` (uv's own check of the same lock)
 * ``python -m pip freeze`` (inside the environment)
 
-and prints medians and the two ratios the issue sets targets for:
-``verify (full) / pip freeze <= 1.0`` and ``verify --no-files / uv dry-run <= 0.5``.
+and prints medians (wall clock, and CPU time of the process and its children) and
+the two ratios the issue sets targets for: ``verify (full) / pip freeze <= 1.0``
+and ``verify --no-files / uv dry-run <= 0.5``. ``--baseline-src DIR`` times both
+verify commands of another checkout's ``src`` too (e.g. ``git archive`` of an
+older commit), interleaved with the rest, for a before/after on equal terms.
 
 The machine's pip and uv configuration is switched off everywhere
 (``PIP_CONFIG_FILE`` = null device, no inherited ``PIP_*``/``UV_*`` variables, pip
 ``--isolated``, uv ``--no-config``). reqlock runs from this checkout (``src/`` on
-``PYTHONPATH``), under the interpreter running this script.
+``PYTHONPATH``), under the interpreter running this script, with its bytecode
+compiled first, as an installed copy has it (with ``PYTHONDONTWRITEBYTECODE`` set,
+an edited module would otherwise be compiled again at every run).
 
     python benchmarks/bench_verify.py [--workdir DIR] [--runs 9] [--rebuild]
+        [--baseline-src DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -162,19 +169,23 @@ def lock_from_report(report: Mapping[str, Any], records: Mapping[tuple[str, str]
     return tomli_w.dumps(data)
 
 
-def commands(env_dir: Path, lock: Path) -> dict[str, list[str]]:
-    python = str(venv_python(env_dir))
-    verify = [
+def verify_command(env_dir: Path, lock: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "reqlock",
         "verify",
         str(lock),
         "--python",
-        python,
+        str(venv_python(env_dir)),
         "--allow-extra",
         *ALLOW_EXTRA,
     ]
+
+
+def commands(env_dir: Path, lock: Path) -> dict[str, list[str]]:
+    python = str(venv_python(env_dir))
+    verify = verify_command(env_dir, lock)
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
     return {
         "reqlock verify --no-files": [*verify, "--no-files"],
@@ -193,11 +204,22 @@ def commands(env_dir: Path, lock: Path) -> dict[str, list[str]]:
     }
 
 
-def time_once(command: Sequence[str], env: Mapping[str, str]) -> tuple[float, int, str]:
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(command: Sequence[str], env: Mapping[str, str]) -> tuple[float, float, int, str]:
+    """Wall time, CPU time (the process and the children it waited for), exit code
+    and output of one run."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, env=dict(env), check=False)
     elapsed = time.perf_counter() - start
-    return elapsed, proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    output = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    return elapsed, _children_cpu() - cpu, proc.returncode, output
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,29 +228,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--index-url", default=DEFAULT_INDEX)
     parser.add_argument("--runs", type=int, default=9, help="measured runs per tool")
     parser.add_argument("--rebuild", action="store_true", help="recreate the environment")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        metavar="DIR",
+        help="also time verify from this src directory (another checkout)",
+    )
     args = parser.parse_args(argv)
 
     env_dir, lock = build_environment(args.workdir, args.index_url, args.rebuild)
+    sources = [REPO_ROOT / "src", *([args.baseline_src] if args.baseline_src else [])]
+    for src in sources:
+        compileall.compile_dir(str(src / "reqlock"), quiet=1)
     env = clean_env({"PYTHONPATH": str(REPO_ROOT / "src")})
-    cmds = commands(env_dir, lock)
-    for name, command in cmds.items():  # warm-up, and a sanity check of each tool
-        _, code, output = time_once(command, env)
-        if name.startswith("reqlock") and code != 0:
+    runs = {name: (command, env) for name, command in commands(env_dir, lock).items()}
+    if args.baseline_src:
+        old_env = clean_env({"PYTHONPATH": str(args.baseline_src.resolve())})
+        verify = verify_command(env_dir, lock)
+        runs["baseline verify --no-files"] = ([*verify, "--no-files"], old_env)
+        runs["baseline verify"] = (verify, old_env)
+    for name, (command, run_env) in runs.items():  # warm-up, and a sanity check of each
+        _, _, code, output = time_once(command, run_env)
+        if "verify" in name and code != 0:
             print(f"{name} failed (exit {code}):\n{output}", file=sys.stderr)
             return 2
         if code != 0:
             print(f"warning: {name} exited {code}: {output.strip()[-300:]}", file=sys.stderr)
-    times: dict[str, list[float]] = {name: [] for name in cmds}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.runs):  # interleaved, so drift hits every tool alike
-        for name, command in cmds.items():
-            times[name].append(time_once(command, env)[0])
+        for name, (command, run_env) in runs.items():
+            wall, used, _, _ = time_once(command, run_env)
+            times[name].append(wall)
+            cpu[name].append(used)
 
     packages = lock.read_text(encoding="utf-8").count("[[packages]]")
     print(f"environment: {env_dir} ({packages} locked packages), {args.runs} runs each")
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, median in medians.items():
         spread = f"min {min(times[name]) * 1000:.0f} / max {max(times[name]) * 1000:.0f}"
-        print(f"  {name:28} median {median * 1000:7.1f} ms  ({spread} ms)")
+        used = statistics.median(cpu[name]) * 1000
+        print(f"  {name:28} median {median * 1000:7.1f} ms  ({spread} ms)  cpu {used:6.1f} ms")
     full = medians["reqlock verify"] / medians["pip freeze"]
     quick = medians["reqlock verify --no-files"] / medians["uv pip sync --dry-run"]
     print(f"ratio verify (full) / pip freeze          = {full:.2f}  (target <= 1.0)")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 import venv
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reqlock.deploy import inventory as inventory_module
+from reqlock.deploy import inventory_dists, inventory_rows
 from reqlock.deploy.inventory import UnownedFile, inventory
 from reqlock.deploy.inventory_unowned import cached_source, find_unowned
 from reqlock.deploy.record import installed_record_digest, wheel_record_digest
@@ -111,6 +115,16 @@ def test_the_walk_is_bounded(env: tuple[str, Path], monkeypatch: pytest.MonkeyPa
     assert inv.unowned == ()
     assert [(p.package, p.path) for p in inv.problems] == [(None, str(site))]
     assert "stopped looking for unowned files after 3 entries" in inv.problems[0].detail
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="names of any bytes")
+def test_an_undecodable_file_name_comes_back_as_it_is(env: tuple[str, Path]) -> None:
+    python, site = env
+    # Escaped in the script's JSON, read back by the parent as the same str.
+    name = os.fsdecode(b"stray\xff\x01.py")
+    (site / name).write_bytes(b"")
+    inv = inventory(python)
+    assert (name, "importable") in unowned(inv)
 
 
 def test_find_unowned_nested_sites_and_prefixes(tmp_path: Path) -> None:
@@ -228,3 +242,51 @@ def test_no_record_digest_without_a_usable_record(env: tuple[str, Path]) -> None
     digests = {str(dist.name): dist.record_digest for dist in inv.dists}
     assert digests.pop("good") is not None
     assert digests == {"binary": None, "garbage": None, "legacy": None, "norecord": None}
+
+
+_PATH_PARTS = ["a", "b.py", "\\", "c\\d", "é", "\n"]  # plain ones, and the odd ones:
+_ODD_PARTS = [".", "..", "", ".x"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["/site", "/", "//net/site", "/a b/site-packages"]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["", "", "", "/"]),  # now and then an absolute path
+            st.lists(st.sampled_from(_PATH_PARTS + _ODD_PARTS), min_size=1, max_size=4),
+        ).map(lambda parts: parts[0] + "/".join(parts[1])),
+        max_size=8,
+    ),
+)
+def test_owned_paths_are_those_owned_path_gives(location: str, paths: list[str]) -> None:
+    # Plain RECORD paths are joined by concatenation, the whole list at once when
+    # it can; each must give the key owned_path gives (the one the walk builds).
+    expected = [inventory_dists.owned_path(location, path) for path in paths]
+    assert inventory_dists.owned_paths(location, paths) == expected
+
+
+def test_owned_paths_of_a_plain_record() -> None:
+    paths = ["a/b.py", "a-1.0.dist-info/RECORD", "é/\\x"]
+    expected = ["/site/a/b.py", "/site/a-1.0.dist-info/RECORD", "/site/é/\\x"]
+    assert inventory_dists.owned_paths("/site", paths) == expected
+    assert inventory_dists.owned_paths("/", paths) == [p.replace("/site", "") for p in expected]
+
+
+def _rows_by_split(text: str) -> list[tuple[str, str]] | None:
+    # How record_rows split quote-free RECORDs before it used partition.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    pairs = []
+    for row in (line.split(",") for line in lines):
+        if len(row) == 1 and not row[0].strip():
+            continue
+        if len(row) != 3:
+            return None
+        pairs.append((row[0], row[1]))
+    return pairs
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="a,\r\n \t\x00=", max_size=40))
+def test_record_rows_split_quote_free_text_as_before(text: str) -> None:
+    assert inventory_rows.record_rows(text) == _rows_by_split(text)

@@ -32,7 +32,10 @@ __all__ = [
 ]
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not typing.TYPE_CHECKING: importing typing costs more than the rest of this module,
+# and ``python -m reqlock verify`` starts the inventory before it needs typing.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0.dev0"
 
@@ -60,6 +63,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from reqlock.deploy.export import export_requirements
     from reqlock.deploy.inventory import inventory
     from reqlock.deploy.sync import SyncResult, sync

@@ -4,19 +4,23 @@ Exit codes follow the main command line: 0 the environment matches (or the job i
 done), 1 verify found a difference (or sync could not make it match), 2 the job
 could not be done (raised :class:`~reqlock.errors.ReqlockError`, printed by
 ``reqlock.cli.main.main``). Heavy modules are imported inside the handlers so that
-``reqlock verify`` starts fast.
+``reqlock verify`` starts fast: :func:`start_early` starts its inventory before
+the parser is even built, and this module imports nothing heavy on top.
 """
 
 from __future__ import annotations
 
-__all__ = ["register"]
+__all__ = ["register", "start_early"]
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
 
-from reqlock.cli.render import add_verbosity_options
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from reqlock.deploy.verify import PendingInventory
 
 
 def _names(values: Sequence[str] | None) -> list[str]:
@@ -70,6 +74,8 @@ def _add_target_env(parser: argparse.ArgumentParser) -> None:
         "may run, e.g. distutils-precedence.pth",
     )
     _add_selection(parser)
+    from reqlock.cli.render import add_verbosity_options
+
     add_verbosity_options(parser)
 
 
@@ -131,6 +137,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "too; pip then does not check that it installs the locked files",
     )
     _add_selection(p)
+    from reqlock.cli.render import add_verbosity_options
+
     add_verbosity_options(p)
     p.set_defaults(func=_cmd_export)
 
@@ -139,13 +147,113 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
+# The options of ``reqlock verify`` and how many values each takes (_MANY: one or
+# more, up to the next option), as start_early reads them.
+_MANY = -1
+_VERIFY_OPTIONS = {
+    "--python": 1,
+    "--no-files": 0,
+    "--allow-extra": _MANY,
+    "--allow-unowned": _MANY,
+    "--extras": 1,
+    "--group": 1,
+    "--json": 0,
+    "-q": 0,
+    "--quiet": 0,
+    "-v": 0,
+    "--verbose": 0,
+}
+
+
+def _guess_verify(args: Sequence[str]) -> tuple[str | None, bool, list[str]] | None:
+    """``(python, check files, allowed extras)`` of plainly spelled ``reqlock verify``
+    arguments; ``None`` for anything else (abbreviated, combined or unknown options,
+    ``--``, ``--help``, a missing value)."""
+    python: str | None = None
+    check = True
+    extra: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if not name.startswith("-"):
+            continue  # the lock
+        takes = _VERIFY_OPTIONS.get(name)
+        if takes is None or (eq and takes == 0):
+            return None
+        if takes == 0:
+            check = check and name != "--no-files"
+            continue
+        values = [value] if eq else []
+        while not eq and index < len(args) and not args[index].startswith("-"):
+            if takes == 1 and values:
+                break
+            values.append(args[index])
+            index += 1
+        if not values:
+            return None
+        if name == "--python":
+            python = values[-1]
+        elif name == "--allow-extra":
+            extra.extend(values)
+    return python, check, extra
+
+
+def start_early(args: Sequence[str]) -> PendingInventory | None:
+    """Start the inventory that the ``reqlock verify`` arguments ``args`` most
+    likely ask for, before the parser (and what it imports) is built, so that the
+    interpreter starts ~20 ms sooner; ``None`` when they are not plain enough to
+    tell, or the start fails (the parsed arguments then fail the same way, with
+    the proper message).
+
+    A guess only: :func:`_cmd_verify` takes it when the parsed arguments ask for
+    exactly that inventory, and stops it otherwise.
+    """
+    guess = _guess_verify(args)
+    if guess is None:
+        return None
+    python, check, extra = guess
     from reqlock.deploy.inventory import start_inventory
 
-    # The interpreter is inspected while this process reads the lock.
-    pending = start_inventory(
+    try:
+        return start_inventory(python, check_files=check, skip_files_of=_names(extra))
+    except Exception:  # InventoryError, ConfigError: raised again after parsing
+        return None
+
+
+def _asks_for(pending: PendingInventory, args: argparse.Namespace) -> bool:
+    from reqlock.deploy.inventory import resolve_python
+    from reqlock.deploy.inventory_rows import canonical
+
+    try:
+        python = resolve_python(args.python)
+    except Exception:  # the new start raises it again
+        return False
+    return (
+        pending.python == python
+        and pending.check_files == (not args.no_files)
+        and pending.skip == frozenset(canonical(name) for name in _names(args.allow_extra))
+    )
+
+
+def _inventory_for(args: argparse.Namespace) -> PendingInventory:
+    """The early inventory if it is the one ``args`` ask for, else a new one."""
+    from reqlock.deploy.inventory import start_inventory
+
+    early: PendingInventory | None = getattr(args, "early_inventory", None)
+    if early is not None:
+        if _asks_for(early, args):
+            return early
+        early.cancel()
+    return start_inventory(
         args.python, check_files=not args.no_files, skip_files_of=_names(args.allow_extra)
     )
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    # The interpreter is inspected while this process reads the lock.
+    pending = _inventory_for(args)
     try:
         from reqlock.deploy.verify import load_lock, verify_started
 

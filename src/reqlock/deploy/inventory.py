@@ -39,27 +39,55 @@ __all__ = [
 ]
 
 import atexit
-import json
 import math
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
-from typing import Any
 
-from reqlock.deploy import inventory_script as _script
-from reqlock.deploy.inventory_build import build_inventory, file_issue
-from reqlock.deploy.inventory_tags import tags_from_facts
-from reqlock.deploy.inventory_types import (
-    FileIssue,
-    InstalledDist,
-    Inventory,
-    InventoryProblem,
-    RecordEntry,
-    UnownedFile,
-)
-from reqlock.errors import ConfigError, InventoryError
+from reqlock.deploy import inventory_launch as _launcher
+from reqlock.deploy.inventory_rows import canonical as _canonical
+
+# Not typing's: this module is imported before the inventory starts, typing after.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    from reqlock.deploy.inventory_tags import tags_from_facts
+    from reqlock.deploy.inventory_types import (
+        FileIssue,
+        InstalledDist,
+        Inventory,
+        InventoryProblem,
+        RecordEntry,
+        UnownedFile,
+    )
+    from reqlock.errors import InventoryError
+
+# Imported on first use: the command line starts the inventory before it loads the
+# modules that read the answer (dataclasses, packaging), so that both overlap.
+_LAZY = {
+    "FileIssue": "reqlock.deploy.inventory_types",
+    "InstalledDist": "reqlock.deploy.inventory_types",
+    "Inventory": "reqlock.deploy.inventory_types",
+    "InventoryProblem": "reqlock.deploy.inventory_types",
+    "RecordEntry": "reqlock.deploy.inventory_types",
+    "UnownedFile": "reqlock.deploy.inventory_types",
+    "tags_from_facts": "reqlock.deploy.inventory_tags",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 _SCRIPT_SCHEMA = 1
 _TIMEOUT = 300.0
@@ -100,6 +128,13 @@ def _kill_live() -> None:
 # --------------------------------------------------------------------------- running
 
 
+def _error(message: str, *, hint: str | None = None) -> InventoryError:
+    # reqlock.errors (and dataclasses with it) only once something went wrong.
+    from reqlock.errors import InventoryError
+
+    return InventoryError(message, hint=hint)
+
+
 def resolve_python(python: str | os.PathLike[str] | None) -> str:
     """The interpreter path for ``python``: itself, the interpreter of a virtual
     environment directory, or (``None``) the running one.
@@ -115,9 +150,9 @@ def resolve_python(python: str | os.PathLike[str] | None) -> str:
             full = os.path.join(path, candidate)
             if os.path.isfile(full):
                 return full
-        raise InventoryError(f"{path}: is a directory with no Python interpreter in it")
+        raise _error(f"{path}: is a directory with no Python interpreter in it")
     if not os.path.exists(path):
-        raise InventoryError(f"{path}: no such interpreter")
+        raise _error(f"{path}: no such interpreter")
     return path
 
 
@@ -133,6 +168,8 @@ def _timeout_setting() -> float:
     except ValueError:
         value = math.nan
     if not (value > 0 and math.isfinite(value)):
+        from reqlock.errors import ConfigError
+
         raise ConfigError(
             f"{text[:40]!r} is not a positive number of seconds", key=TIMEOUT_VARIABLE
         )
@@ -162,7 +199,7 @@ class _Pending:
     ) -> None:
         self.python = resolve_python(python)
         self.check_files = check_files
-        self.skip = frozenset(_script.canonical(name) for name in skip_files_of)
+        self.skip = frozenset(_canonical(name) for name in skip_files_of)
         self._procs: list[subprocess.Popen[bytes]] = []
         count = _check_processes() if check_files else 0
         skip = ["--skip", ",".join(sorted(self.skip))] if self.skip else []
@@ -173,13 +210,13 @@ class _Pending:
                 self._launch(["--check-only", str(share), str(count), *skip])
         except OSError as exc:
             self.cancel()
-            raise InventoryError(f"{self.python}: cannot run it: {exc.strerror or exc}") from None
+            raise _error(f"{self.python}: cannot run it: {exc.strerror or exc}") from None
         except BaseException:
             self.cancel()
             raise
 
     def _launch(self, options: list[str]) -> None:
-        proc = _script.launch(self.python, options)
+        proc = _launcher.launch(self.python, options)
         _LIVE.add(proc)
         self._procs.append(proc)
 
@@ -189,23 +226,25 @@ class _Pending:
         try:
             out, err = proc.communicate(timeout=wait)
         except subprocess.TimeoutExpired:
-            raise InventoryError(
+            raise _error(
                 f"{self.python}: did not answer within {limit:g} s",
                 hint=f"set {TIMEOUT_VARIABLE} to the number of seconds to wait",
             ) from None
         if proc.returncode != 0:
             lines = err.decode("utf-8", "replace").strip().splitlines()
             last = lines[-1] if lines else f"exit status {proc.returncode}"
-            raise InventoryError(f"{self.python}: failed to run the inventory script: {last}")
+            raise _error(f"{self.python}: failed to run the inventory script: {last}")
+        import json
+
         try:
             data = json.loads(out)
         except (ValueError, RecursionError):
-            raise InventoryError(
+            raise _error(
                 f"{self.python}: answered with output that is not JSON (is it a Python "
                 "interpreter?)"
             ) from None
         if not isinstance(data, dict) or data.get("schema") != _SCRIPT_SCHEMA:
-            raise InventoryError(f"{self.python}: answered with data reqlock cannot read")
+            raise _error(f"{self.python}: answered with data reqlock cannot read")
         return data
 
     def result(self, timeout: float | None = None) -> Inventory:
@@ -216,6 +255,10 @@ class _Pending:
         (an error, a timeout, ``KeyboardInterrupt``, ``SystemExit``).
         """
         try:
+            # Imported while the processes may still run, rather than after.
+            from reqlock.deploy.inventory_build import build_inventory
+            from reqlock.errors import InventoryError
+
             limit = _timeout_setting() if timeout is None else timeout
             deadline = time.monotonic() + limit
             answers = [self._answer(proc, deadline, limit) for proc in self._procs]
@@ -281,7 +324,10 @@ def parse_record(text: str) -> tuple[tuple[RecordEntry, ...], tuple[str, ...]]:
     Never raises: a garbage line is reported and skipped, so one bad row does not
     hide the others.
     """
-    entries, errors = _script.parse_record(text)
+    from reqlock.deploy.inventory_rows import parse_record as parse_rows
+    from reqlock.deploy.inventory_types import RecordEntry
+
+    entries, errors = parse_rows(text)
     return (
         tuple(
             RecordEntry(path=path, algorithm=algorithm, digest=digest, size=size)
@@ -298,11 +344,14 @@ def check_files(dists: Iterable[InstalledDist]) -> tuple[FileIssue, ...]:
     Rows without a hash (RECORD itself) and ``__pycache__`` bytecode are skipped.
     ``inventory(check_files=True)`` does the same for a whole environment, faster.
     """
+    from reqlock.deploy.inventory_build import file_issue
+    from reqlock.deploy.inventory_rows import check_dist
+
     issues = [
         file_issue(raw, dist.name)
         for dist in dists
         if dist.record is not None
-        for raw in _script.check_dist(dist.path, dist.location, dist.record)
+        for raw in check_dist(dist.path, dist.location, dist.record)
     ]
     issues.sort(key=lambda issue: (issue.package, issue.dist, issue.path, issue.kind))
     return tuple(issues)

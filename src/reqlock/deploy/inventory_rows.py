@@ -126,16 +126,26 @@ def record_rows(text: str) -> list[tuple[str, str]] | None:
             rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
         except csv.Error:
             return None
-    else:  # the usual case, without the csv module: the same rows
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        rows = [line.split(",") for line in lines]
+        pairs = []
+        for row in rows:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line
+            if len(row) != 3:
+                return None
+            pairs.append((row[0], row[1]))
+        return pairs
+    # The usual case, without the csv module: the same rows, split by partition.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     pairs = []
-    for row in rows:
-        if not row or (len(row) == 1 and not row[0].strip()):
+    for line in text.split("\n"):
+        path, _, rest = line.partition(",")
+        hash_field, two, size = rest.partition(",")
+        if not two or "," in size:  # not exactly three fields
+            if line.strip():
+                return None
             continue  # a blank line
-        if len(row) != 3:
-            return None
-        pairs.append((row[0], row[1]))
+        pairs.append((path, hash_field))
     return pairs
 
 

@@ -29,7 +29,6 @@ after an import that raises, which cannot be known without running it).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import sys
@@ -53,8 +52,11 @@ _PTH_313 = sys.version_info >= (3, 13)
 
 def _makepath(*parts: str) -> tuple[str, str]:
     path = os.path.join(*parts)
-    with contextlib.suppress(OSError):  # a relative path and no current directory
+    # Not contextlib.suppress: importing contextlib costs as much as building the path.
+    try:
         path = os.path.abspath(path)
+    except OSError:  # a relative path and no current directory
+        return path, os.path.normcase(path)
     return path, os.path.normcase(path)
 
 

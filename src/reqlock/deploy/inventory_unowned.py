@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import os
 
+if __name__ != "__main__":  # imported by reqlock; in the script, the parts share one namespace
+    from reqlock.deploy.inventory_dists import PLAIN_PATHS
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -107,20 +110,22 @@ class _Walk:
                 )
                 self.problems.append({"path": site, "detail": detail})
                 return False
-            names = {entry.name for entry in entries}
             for entry in entries:
-                full = os.path.join(directory, entry.name)
-                key = os.path.normcase(full)
+                # entry.path is directory + separator + name, joined in C; on POSIX
+                # normcase changes nothing (PLAIN_PATHS, inventory_dists).
+                key = entry.path if PLAIN_PATHS else os.path.normcase(entry.path)
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     is_dir = False
                 if is_dir:
                     if key not in self.skip and not shallow:
-                        pycache = names if entry.name == "__pycache__" else None
-                        stack.append((full, rel + entry.name + "/", pycache))
+                        pycache = None
+                        if entry.name == "__pycache__":
+                            pycache = {other.name for other in entries}
+                        stack.append((entry.path, rel + entry.name + "/", pycache))
                     continue
-                if key in self.skip or key in self.owned:
+                if key in self.owned or key in self.skip:
                     continue
                 source = None if parent_names is None else cached_source(entry.name)
                 if source is not None and self._has_source(source, parent_names):

@@ -82,6 +82,7 @@ class PendingInventory(Protocol):
     """An inventory being taken in the background (see :func:`start_inventory`)."""
 
     python: str
+    check_files: bool
     skip: frozenset[str]
 
     def result(self) -> Inventory:
