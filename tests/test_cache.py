@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from reqlock.index.cache import Cache, CachedPage, default_cache_dir
+from reqlock.index.pagejson import Mapped, offsets_array
 
 URL = "https://idx.example/simple/demo/"
 KEY = hashlib.sha256(b"a distribution").hexdigest()
@@ -297,16 +298,16 @@ def test_a_fifo_in_the_cache_is_a_miss_not_a_hang(tmp_path: Path) -> None:
 
 # -- where each release's entries lie (JSON pages) -------------------------------------
 
-SPANS = {"1.0": ["demo-1.0.tar.gz", 0, 10, "demo-1.0.zip", 20, 30], "2.0": ["demo-2.0.zip", 10, 20]}
+OFFSETS = {"1.0": offsets_array([0, 10, 20, 30]), "2.0": offsets_array([10, 20])}
 BODY = b'{"files": [1, 2, 3, 4, 5, 6, 7, 8, 9]}'
 
 
-def test_spans_are_kept_with_the_page_and_its_digest(tmp_path: Path) -> None:
+def test_offsets_are_kept_with_the_page_and_its_digest(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.put_page(page(body=BODY, spans=SPANS))
+    cache.put_page(page(body=BODY, offsets=OFFSETS))
     got = cache.get_page(URL)
     assert got is not None
-    assert got.spans == SPANS
+    assert got.offsets == OFFSETS
     assert got.body == BODY
     assert got.digest() == "sha256:" + hashlib.sha256(BODY).hexdigest()
     assert cache.page_digest(URL, None) == got.digest()
@@ -314,48 +315,64 @@ def test_spans_are_kept_with_the_page_and_its_digest(tmp_path: Path) -> None:
     assert cache.page_digest(URL, None) == "missing"
 
 
-def _rewrite_spans(path: Path, spans: bytes) -> None:
-    """Replace the spans line of a stored page, its header hash made to match."""
+def _rewrite_offsets(path: Path, offsets: bytes) -> None:
+    """Replace the offsets line of a stored page, its header hash made to match."""
     import json
 
     header_line, _, rest = path.read_bytes().partition(b"\n")
     _, _, body = rest.partition(b"\n")
     header = json.loads(header_line)
-    header["spans_sha256"] = hashlib.sha256(spans).hexdigest()
-    path.write_bytes(json.dumps(header).encode() + b"\n" + spans + b"\n" + body)
+    header["spans_sha256"] = hashlib.sha256(offsets).hexdigest()
+    path.write_bytes(json.dumps(header).encode() + b"\n" + offsets + b"\n" + body)
 
 
 @pytest.mark.parametrize(
-    "spans",
+    "offsets",
     [
-        b'{"1.0": ["a", 0, 99999]}',
-        b'{"1.0": ["a", 0]}',
+        b'{"1.0": [0, 99999]}',
+        b'{"1.0": [0]}',
         b'{"1.0": "0-10"}',
-        b'["a", 0, 10]',
-        b'{"1.0": ["a", -1, 2]}',
-        b'{"1.0": [7, 0, 2]}',
+        b"[0, 10]",
+        b'{"1.0": [-1, 2]}',
+        b'{"1.0": [5, 2]}',
+        b'{"1.0": [0, 2.5]}',
+        b'{"1.0": [true, 2]}',
+        b'{"1.0": ["demo-1.0.tar.gz", 0, 10]}',
     ],
-    ids=["past-the-end", "not-triples", "not-a-list", "not-a-mapping", "negative", "no-name"],
+    ids=[
+        "past-the-end",
+        "not-pairs",
+        "not-a-list",
+        "not-a-mapping",
+        "negative",
+        "backwards",
+        "float",
+        "bool",
+        "old-spans",
+    ],
 )
-def test_spans_that_do_not_fit_the_body_discard_the_page(tmp_path: Path, spans: bytes) -> None:
+def test_offsets_that_do_not_fit_the_body_discard_the_page(tmp_path: Path, offsets: bytes) -> None:
     cache = Cache(tmp_path)
-    cache.put_page(page(body=BODY, spans=SPANS))
+    cache.put_page(page(body=BODY, offsets=OFFSETS))
     path = only_file(tmp_path)
-    _rewrite_spans(path, spans)
+    _rewrite_offsets(path, offsets)
     assert cache.get_page(URL) is None
     assert not path.exists()
 
 
-def test_altered_spans_discard_the_page(tmp_path: Path) -> None:
+def test_altered_offsets_discard_the_page(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.put_page(page(body=BODY, spans=SPANS))
+    cache.put_page(page(body=BODY, offsets=OFFSETS))
     path = only_file(tmp_path)
-    path.write_bytes(path.read_bytes().replace(b'"demo-2.0.zip",10,20', b'"demo-2.0.zip",10,21'))
+    path.write_bytes(path.read_bytes().replace(b'"2.0":[10,20]', b'"2.0":[10,21]'))
     assert cache.get_page(URL) is None
 
 
-def test_a_page_stored_in_the_old_layout_is_neither_read_nor_discarded(tmp_path: Path) -> None:
-    old = tmp_path / "pages-v2" / hashlib.sha256(URL.encode()).hexdigest()
+@pytest.mark.parametrize("tag", [b"", b"spans-1\n"], ids=["untagged", "spans-1"])
+def test_a_page_stored_in_an_old_layout_is_neither_read_nor_discarded(
+    tmp_path: Path, tag: bytes
+) -> None:
+    old = tmp_path / "pages-v2" / hashlib.sha256(tag + URL.encode()).hexdigest()
     old.parent.mkdir(parents=True)
     old.write_bytes(b'{"url": "' + URL.encode() + b'"}\n' + BODY)
     cache = Cache(tmp_path)
@@ -366,23 +383,89 @@ def test_a_page_stored_in_the_old_layout_is_neither_read_nor_discarded(tmp_path:
     assert old.exists()
 
 
+# -- pages read from their stored file (mapped) -------------------------------------------
+
+
+def test_a_page_stored_mapped_is_read_from_its_file(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.hold()  # a mapped page is written at once all the same
+    view = cache.put_page(page(body=BODY, offsets=OFFSETS), mapped=True)
+    path = only_file(tmp_path)
+    assert isinstance(view, Mapped)
+    assert view == BODY
+    assert view.read(1, 8) == BODY[1:8]
+    assert len(view) == len(BODY)
+    got = cache.get_page(URL, mapped=True)
+    assert got is not None
+    assert isinstance(got.body, Mapped)
+    assert got == page(body=BODY, offsets=OFFSETS)
+    # Another process puts a newer page in place: what was mapped is unchanged.
+    Cache(tmp_path).put_page(page(body=BODY.replace(b"1", b"0"), offsets=OFFSETS))
+    assert view == BODY
+    assert got.body == BODY
+    assert path.read_bytes().endswith(BODY.replace(b"1", b"0"))
+    cache.release()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        page(body=BODY),  # no offsets: an HTML page, parsed again from its bytes
+        page(body='{"files": ["caf\u00e9"]}'.encode(), offsets={"1.0": offsets_array([11, 18])}),
+    ],
+    ids=["no-offsets", "not-ascii"],
+)
+def test_only_ascii_json_pages_are_mapped(tmp_path: Path, stored: CachedPage) -> None:
+    cache = Cache(tmp_path)
+    cache.put_page(stored)
+    got = cache.get_page(URL, mapped=True)
+    assert got == stored
+    assert got is not None
+    assert isinstance(got.body, bytes)
+
+
+def test_a_mapped_page_is_checked_like_any_other(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put_page(page(body=BODY, offsets=OFFSETS), mapped=True)
+    path = only_file(tmp_path)
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+    assert cache.get_page(URL, mapped=True) is None
+    assert not path.exists()
+
+
+def test_a_page_that_cannot_be_stored_mapped_gives_no_view(tmp_path: Path) -> None:
+    (tmp_path / "pages-v2").write_bytes(b"a file where the directory should be")
+    cache = Cache(tmp_path)
+    assert cache.put_page(page(body=BODY, offsets=OFFSETS), mapped=True) is None
+    assert cache.put_page(page(body=b"", missing=True), mapped=True) is None
+
+
+def test_storing_a_page_mapped_replaces_what_is_held_for_it(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.hold()
+    cache.put_page(page(body=b"held"))
+    cache.put_page(page(body=BODY, offsets=OFFSETS), mapped=True)
+    cache.release()
+    assert Cache(tmp_path).get_page(URL) == page(body=BODY, offsets=OFFSETS)
+
+
 # -- writes held until released ---------------------------------------------------------
 
 
 def test_held_writes_are_read_back_and_written_at_release(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cache.hold()
-    cache.put_page(page(body=BODY, spans=SPANS))
+    cache.put_page(page(body=BODY, offsets=OFFSETS))
     cache.put_blob("metadata", KEY, b"Name: demo\n")
     assert files_under(tmp_path) == []
-    assert cache.get_page(URL) == page(body=BODY, spans=SPANS)
+    assert cache.get_page(URL) == page(body=BODY, offsets=OFFSETS)
     assert cache.page_digest(URL, None) == "sha256:" + hashlib.sha256(BODY).hexdigest()
     assert cache.get_blob("metadata", KEY) == b"Name: demo\n"
     assert Cache(tmp_path).get_blob("metadata", KEY) is None  # not on disk yet
     cache.release()
     assert len(files_under(tmp_path)) == 2
     fresh = Cache(tmp_path)
-    assert fresh.get_page(URL) == page(body=BODY, spans=SPANS)
+    assert fresh.get_page(URL) == page(body=BODY, offsets=OFFSETS)
     assert fresh.get_blob("metadata", KEY) == b"Name: demo\n"
 
 

@@ -13,7 +13,6 @@ __all__ = ["BuildSettings", "Dists"]
 
 import hashlib
 import json
-import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 from reqlock.errors import IndexFetchError, MetadataError, ReqlockError
 from reqlock.files import NotARegularFile, TooLarge, read_file_url
 from reqlock.index.cache import Cache
-from reqlock.index.client import HttpClient, Response
+from reqlock.index.client import HttpClient
 from reqlock.index.metadata import (
     DistMetadata,
     find_dist_info_metadata,
@@ -35,7 +34,7 @@ from reqlock.index.metadata import (
 )
 from reqlock.index.once import Once, Runner
 from reqlock.index.pages import DistFile
-from reqlock.index.rangezip import BadZip, RangeNotSupported, RemoteZip
+from reqlock.index.rangezip import BadZip, RangeNotSupported, RemoteZip, WholeBody, range_answer
 from reqlock.index.records import (
     RecordOutcome,
     outcome_of_record,
@@ -47,7 +46,6 @@ from reqlock.urls import redact_url
 
 _MAX_METADATA_BYTES = 16 * 1024 * 1024
 _MAX_LOCAL_BYTES = 2 * 1024 * 1024 * 1024
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 # Never cached: it says nothing about the wheel, only about this run.
 _OFFLINE = "it is not in the cache (--offline)"
 
@@ -189,11 +187,15 @@ class Dists:
             metadata_file.wait(self._hedge_after)
             if not metadata_file.done():
                 try:
-                    return self._wheel_metadata_from_file(name, version, dist, fallback=False)
+                    found = self._wheel_metadata_from_file(name, version, dist, fallback=False)
                 except (_NoRanges, ReqlockError):
                     # The hedge failed; the metadata file may still come (and if
                     # the wheel itself is broken, the fallback below says so).
                     pass
+                else:
+                    # Still queued behind other work: a request nobody would read.
+                    metadata_file.cancel()
+                    return found
         data = metadata_file.result()
         if data is not None:
             return data
@@ -239,7 +241,7 @@ class Dists:
                 # with it: keep its digest now rather than ask again at lock time.
                 self._note_record(dist, remote)
                 return found
-        except _WholeBody as whole:
+        except WholeBody as whole:
             self._check_hash(dist, whole.content, name)
             self._keep_whole(dist, whole.content)
             return wheel_metadata(
@@ -263,7 +265,7 @@ class Dists:
                 ok_statuses=frozenset({200, 206, 416}),
                 package=name,
             )
-            return _range_answer(resp)
+            return range_answer(resp.status, resp.headers.get("content-range"), resp.content)
 
         return fetch
 
@@ -356,7 +358,7 @@ class Dists:
             if isinstance(layout, str):
                 return RecordOutcome(problem=layout)
             return outcome_of_record(remote.read(layout.record), layout)
-        except _WholeBody as answer:
+        except WholeBody as answer:
             whole = answer.content
             self._check_hash(dist, whole, package)
             if self._cache is not None and dist.sha256:
@@ -475,25 +477,3 @@ class _HashMismatch(IndexFetchError):
 
 class _NoRanges(Exception):
     """Reading by range requests did not work for this file."""
-
-
-class _WholeBody(Exception):
-    """The server ignored the Range header and sent the whole file."""
-
-    def __init__(self, content: bytes) -> None:
-        super().__init__("whole body")
-        self.content = content
-
-
-def _range_answer(resp: Response) -> tuple[bytes, int]:
-    if resp.status == 200:
-        raise _WholeBody(resp.content)
-    if resp.status != 206:
-        raise RangeNotSupported(f"HTTP {resp.status}")
-    match = _CONTENT_RANGE.fullmatch(resp.headers.get("content-range", "").strip())
-    if not match:
-        raise RangeNotSupported("no usable Content-Range")
-    start, end, total = (int(g) for g in match.groups())
-    if end - start + 1 != len(resp.content):
-        raise RangeNotSupported("body does not match Content-Range")
-    return resp.content, total

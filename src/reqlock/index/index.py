@@ -32,6 +32,7 @@ from reqlock.index.cache import Cache, CachedPage
 from reqlock.index.client import HttpClient
 from reqlock.index.dists import BuildSettings, Dists
 from reqlock.index.findlinks import FindLinks
+from reqlock.index.memory import keep_big_buffers_apart
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.once import Once, Runner
 from reqlock.index.pages import (
@@ -81,6 +82,8 @@ class Index:
         find_links: Sequence[str] = (),
         no_index: bool = False,
     ) -> None:
+        # Page bodies pass through big short-lived buffers on many threads.
+        keep_big_buffers_apart()
         # No index URL means the default index, unless no_index says "none".
         chosen = list(index_urls) or ([] if no_index else [DEFAULT_INDEX_URL])
         given = [u if u.endswith("/") else u + "/" for u in chosen]
@@ -217,7 +220,8 @@ class Index:
         # Index URLs carry no credentials past __init__: what we fetch is what we show.
         url = public = f"{index_url}{name}/"
         index_public = index_url
-        cached = self._cache.get_page(public) if self._cache else None
+        # Mapped: of a big page only the releases looked at are ever read in.
+        cached = self._cache.get_page(public, mapped=True) if self._cache else None
         if cached is not None and (
             self._offline or (not self._refresh and cached.is_fresh(self._ttl))
         ):
@@ -267,7 +271,7 @@ class Index:
                 etag=resp.headers.get("etag", cached.etag),
                 last_modified=resp.headers.get("last-modified", cached.last_modified),
                 final_url=cached.final_url,
-                spans=cached.spans,
+                offsets=cached.offsets,
                 sha256=cached.sha256,
             )
         else:
@@ -285,8 +289,12 @@ class Index:
         # Parse before caching: a malformed page must not be kept.
         page = self._parse(entry, name, index_public)
         if self._cache is not None:
-            spans = page.spans() if page is not None else None
-            self._cache.put_page(dataclasses.replace(entry, spans=spans))
+            offsets = page.offsets() if page is not None else None
+            stored = dataclasses.replace(entry, offsets=offsets)
+            view = self._cache.put_page(stored, mapped=offsets is not None)
+            if view is not None and page is not None:
+                # The same bytes, stored: the copy in memory can go.
+                page.use_source(view)
         return page
 
     def _parse(self, entry: CachedPage, name: NormalizedName, index: str) -> ProjectPage | None:
@@ -298,13 +306,13 @@ class Index:
         # Relative file links resolve against the address the page came from.
         base = entry.final_url or entry.url
         keep = functools.partial(self._keep_file_url, name)
-        if entry.spans is not None:
+        if entry.offsets is not None:
             # Kept by the cache: only the releases looked at are decoded.
             return page_from_entries(
-                entry.body, entry.spans, page_url=base, name=name, index=index, keep_url=keep
+                entry.body, entry.offsets, page_url=base, name=name, index=index, keep_url=keep
             )
         return parse_project_page(
-            entry.body,
+            entry.body if isinstance(entry.body, bytes) else bytes(entry.body.view()),
             content_type=entry.content_type,
             page_url=base,
             name=name,

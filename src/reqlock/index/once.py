@@ -7,7 +7,7 @@ asks twice when once is slow (DNS lookups).
 
 from __future__ import annotations
 
-__all__ = ["Once", "Runner", "hedged"]
+__all__ = ["Cancelled", "Once", "Runner", "hedged"]
 
 import contextlib
 import queue
@@ -82,9 +82,25 @@ class Once(Generic[_T]):
         """True once the work finished (successfully or not)."""
         return self._done.is_set()
 
+    def cancel(self) -> bool:
+        """Make sure the work never runs, unless it has started: True if it will
+        not run (then :meth:`result` raises :class:`Cancelled`)."""
+        with self._lock:
+            if self._claimed:
+                return False
+            self._claimed = True
+            self._error = Cancelled()
+            self._done.set()
+            self._callbacks = []
+        return True
+
     def wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the work to finish."""
         self._done.wait(timeout)
+
+
+class Cancelled(Exception):
+    """The work of a :class:`Once` was cancelled before it started."""
 
 
 class Runner:

@@ -4,8 +4,9 @@ Pure functions over bytes. Parsing is deliberately shallow: a page of a popular
 project lists thousands of files, and the resolver looks at a handful of releases,
 so files are grouped by the version written in their name (string work only) and
 versions and tags are parsed later, for the releases actually considered. Of a JSON
-page only where each entry lies is kept (the cache keeps it too): a release's
-entries are decoded when it is first looked at, on cold and warm runs alike.
+page only where each entry lies is kept (see :mod:`reqlock.index.pagejson`; the
+cache keeps it too): a release's entries are decoded when it is first looked at,
+on cold and warm runs alike, from the page's text or from its stored bytes.
 """
 
 from __future__ import annotations
@@ -19,20 +20,31 @@ __all__ = [
     "page_from_entries",
     "parse_flat_page",
     "parse_project_page",
+    "version_from_filename",
 ]
 
-import json.decoder
-import json.scanner
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from reqlock.errors import IndexFetchError
+from reqlock.index.pagejson import (
+    Mapped,
+    Offsets,
+    Source,
+    bad_page,
+    decode_entry,
+    json_offsets,
+    json_text,
+    offsets_array,
+    version_from_filename,
+)
 from reqlock.urls import lock_url_problem, redact_url
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -44,12 +56,15 @@ PAGE_ACCEPT = (
     "text/html; q=0.01"
 )
 
-_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
 _HASH_NAMES = ("sha256", "sha384", "sha512")
 _METADATA_ATTRIBUTES = ("data-core-metadata", "data-dist-info-metadata")
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-# Where each release's entries lie in a JSON page's text: [filename, start, end, ...].
+# Where each release's entries lie in a JSON page's text, with their file names:
+# [filename, start, end, ...] (see ProjectPage.spans; the index keeps Offsets).
 Spans = Mapping[str, Sequence[str | int]]
+# Version texts seen on pages, parsed once: many projects share "1.0.0" and the
+# like, and one Version object for each saves memory on a big lock.
+_VERSIONS: dict[str, Version | None] = {}
+_MAX_VERSIONS = 1 << 16
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -99,8 +114,10 @@ class ProjectPage:
 
     Files are turned into :class:`DistFile` values only for the versions asked
     for: building tens of thousands of objects for releases nobody considers is
-    what made page parsing slow. With ``source`` (the text of a JSON page),
-    ``files_by_version`` holds :data:`Spans` into it, decoded when first needed.
+    what made page parsing slow. With ``source`` (a JSON page's text, or its
+    ASCII bytes), ``files_by_version`` holds where each release's entries lie in
+    it: :data:`~reqlock.index.pagejson.Offsets`, or :data:`Spans` (which name
+    each entry's file too); entries are decoded when first needed.
     """
 
     __slots__ = ("_convert", "_converted", "_raw", "_source", "_versions", "index", "name")
@@ -112,7 +129,7 @@ class ProjectPage:
         index: str,
         files_by_version: Mapping[str, Sequence[Any]],
         convert: Callable[[Any], DistFile | None] | None = None,
-        source: str | None = None,
+        source: Source | None = None,
     ) -> None:
         self.name = name
         self.index = index
@@ -122,21 +139,44 @@ class ProjectPage:
         self._converted: dict[str, tuple[DistFile, ...]] = {}
         self._versions: dict[Version, tuple[str, ...]] | None = None
 
-    def spans(self) -> Spans | None:
+    def offsets(self) -> Offsets | None:
         """Where each release's entries lie in a JSON page's text, else None."""
-        return self._raw if self._source is not None else None
+        if self._source is None:
+            return None
+        return {
+            text: found if isinstance(found, array) else offsets_array(_spans_offsets(found))
+            for text, found in self._raw.items()
+        }
+
+    def spans(self) -> Spans | None:
+        """:meth:`offsets` with each entry's file name first: ``[filename, start,
+        end, ...]`` (decodes every entry: for tests and tools)."""
+        source = self._source
+        if source is None:
+            return None
+        spans: dict[str, list[str | int]] = {}
+        for text, found in (self.offsets() or {}).items():
+            for k in range(0, len(found), 2):
+                entry = self._decode(source, found[k], found[k + 1])
+                spans.setdefault(text, []).extend((entry["filename"], found[k], found[k + 1]))
+        return spans
+
+    def use_source(self, body: Mapped) -> None:
+        """Read entries from ``body`` from now on: the same bytes, elsewhere (stored
+        and mapped, rather than a copy in memory). Ignored unless the page reads
+        its entries from bytes (an ASCII body), where offsets are byte offsets."""
+        if isinstance(self._source, (memoryview, Mapped)):
+            self._source = body
 
     def versions(self) -> dict[Version, tuple[str, ...]]:
         """Each PEP 440 version with the spellings it has in file names."""
         if self._versions is None:
             found: dict[Version, tuple[str, ...]] = {}
             for text in self._raw:
-                try:
-                    version = Version(text)
-                except ValueError:  # InvalidVersion, or an integer too long to convert
-                    continue
-                # "1.0" and "1.0.0" are one version written two ways.
-                found[version] = (*found.get(version, ()), text)
+                version = _parse_version(text)
+                if version is not None:
+                    # "1.0" and "1.0.0" are one version written two ways.
+                    found[version] = (*found.get(version, ()), text)
             self._versions = found
         return self._versions
 
@@ -162,10 +202,27 @@ class ProjectPage:
         raw, source, named = self._raw[text], self._source, self._convert is None
         if source is None:  # DistFile values, else PEP 691 entries
             return [r for r in raw if not keep or keep(r.filename if named else r["filename"])]
+        if isinstance(raw, array):
+            # Decoding an entry is cheap next to converting it: filtered after.
+            entries = [self._decode(source, raw[k], raw[k + 1]) for k in range(0, len(raw), 2)]
+            return [e for e in entries if not keep or keep(e["filename"])]
         # Spans name their files: only the kept ones are decoded (again if asked again).
         return [
-            _SCAN(source, raw[k + 1])[0] for k in range(0, len(raw), 3) if not keep or keep(raw[k])
+            self._decode(source, raw[k + 1], raw[k + 2])
+            for k in range(0, len(raw), 3)
+            if not keep or keep(raw[k])
         ]
+
+    def _decode(self, source: Source, start: int, end: int) -> dict[str, Any]:
+        try:
+            entry = decode_entry(source, start, end)
+        except (ValueError, StopIteration, RecursionError):  # UnicodeDecodeError too
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+            # Offsets come from this page's own scan (or the cache, checked): only a
+            # page altered behind their back gets here.
+            raise bad_page(f"{self.index}{self.name}/", "an entry is not where it was")
+        return entry
 
     def _convert_all(self, raw: Sequence[Any]) -> tuple[DistFile, ...]:
         if self._convert is None:
@@ -176,6 +233,26 @@ class ProjectPage:
     def releases(self) -> dict[Version, tuple[DistFile, ...]]:
         """Every release with its files (converts everything: for tests and tools)."""
         return {v: self.files(v) for v in self.versions()}
+
+
+def _parse_version(text: str) -> Version | None:
+    try:
+        return _VERSIONS[text]
+    except KeyError:
+        pass
+    try:
+        found: Version | None = Version(text)
+    except ValueError:  # InvalidVersion, or an integer too long to convert
+        found = None
+    if len(_VERSIONS) >= _MAX_VERSIONS:
+        _VERSIONS.clear()  # a bound, not a policy: later texts are parsed again
+    _VERSIONS[text] = found
+    return found
+
+
+def _spans_offsets(spans: Sequence[str | int]) -> list[int]:
+    """The offsets of :data:`Spans` (their file names dropped)."""
+    return [int(spans[k + j]) for k in range(0, len(spans), 3) for j in (1, 2)]
 
 
 def file_url_problem(url: str, allows: Callable[[str], bool]) -> str | None:
@@ -209,10 +286,16 @@ def parse_project_page(
     """
     media = content_type.split(";", maxsplit=1)[0].strip().lower()
     if media == JSON_CONTENT_TYPE:
-        text = body.decode("ascii") if body.isascii() else _json_text(body, page_url)
-        spans = _json_spans(text, page_url, name)
+        text = json_text(body, page_url)
+        offsets = json_offsets(text, page_url, name)
+        # The scan's text is dropped: entries are read from the bytes when ASCII.
         return page_from_entries(
-            text, spans, page_url=page_url, name=name, index=index, keep_url=keep_url
+            body if body.isascii() else text,
+            offsets,
+            page_url=page_url,
+            name=name,
+            index=index,
+            keep_url=keep_url,
         )
     if media not in HTML_CONTENT_TYPES and media:
         raise IndexFetchError(
@@ -237,7 +320,7 @@ def parse_project_page(
 
 
 def page_from_entries(
-    source: str | bytes | None,
+    source: str | bytes | Mapped | None,
     entries: Mapping[str, Sequence[Any]],
     *,
     page_url: str,
@@ -246,16 +329,24 @@ def page_from_entries(
     keep_url: Callable[[str], bool] | None = None,
 ) -> ProjectPage:
     """The page of PEP 691 entries grouped by version text; with ``source`` (a JSON
-    page or its text), ``entries`` are :data:`Spans` into it (ProjectPage.spans)."""
-    if isinstance(source, bytes):  # the decoder scans text
-        source = source.decode("ascii") if source.isascii() else _json_text(source, page_url)
+    page or its text), ``entries`` say where they lie in it: :data:`Offsets
+    <reqlock.index.pagejson.Offsets>` or :data:`Spans` (ProjectPage.offsets, .spans).
+
+    Bytes that are ASCII are read as they are (so are :class:`Mapped
+    <reqlock.index.pagejson.Mapped>` ones, which the cache maps only when ASCII)."""
+    text: Source | None
+    if isinstance(source, bytes):
+        # Offsets into ASCII bytes are offsets into their text: no copy needed.
+        text = memoryview(source) if source.isascii() else json_text(source, page_url)
+    else:
+        text = source
 
     def convert(entry: Any) -> DistFile | None:
         dist = _file_from_json(entry, page_url, index)
         return dist if keep_url is None or keep_url(dist.url) else None
 
     return ProjectPage(
-        name=name, index=index, files_by_version=entries, convert=convert, source=source
+        name=name, index=index, files_by_version=entries, convert=convert, source=text
     )
 
 
@@ -265,131 +356,18 @@ def parse_flat_page(body: bytes, *, page_url: str) -> list[DistFile]:
     return [_file_from_json(entry, page_url, "") for entry in _parse_html(body, page_url)]
 
 
-def version_from_filename(
-    filename: str, name: NormalizedName, seen: dict[str, bool] | None = None
-) -> str | None:
-    """The version string in a wheel or sdist name of project ``name``, else None.
-
-    Files of other projects, eggs, installers and unknown archive types give None.
-    ``seen`` memoizes which name prefixes belong to the project.
-    """
-    memo = {} if seen is None else seen
-    if filename.endswith(".whl"):
-        parts = filename.split("-")
-        if len(parts) not in (5, 6):
-            return None
-        found = memo.get(parts[0])
-        if found is None:
-            found = memo[parts[0]] = canonicalize_name(parts[0]) == name
-        return parts[1] if found else None
-    for suffix in _SDIST_SUFFIXES:
-        if filename.endswith(suffix):
-            stem = filename[: -len(suffix)]
-            break
-    else:
-        return None
-    # Legacy sdist names may hold dashes in the project name: find the split
-    # where the part before it is this project.
-    pos = stem.find("-")
-    while pos != -1:
-        prefix = stem[:pos]
-        found = memo.get(prefix)
-        if found is None:
-            found = memo[prefix] = canonicalize_name(prefix) == name
-        if found:
-            return stem[pos + 1 :] or None
-        pos = stem.find("-", pos + 1)
-    return None
-
-
-def _bad_page(page_url: str, what: str) -> IndexFetchError:
-    return IndexFetchError(
-        f"{redact_url(page_url)}: {what}",
-        url=redact_url(page_url),
-        hint="the index sent a malformed project page; try again later or report it "
-        "to the index operator",
-    )
-
-
-def _json_text(body: bytes, page_url: str) -> str:
-    try:  # as json.loads decodes bytes
-        return body.decode(json.detect_encoding(body), "surrogatepass")
-    except UnicodeDecodeError as exc:
-        raise _bad_page(page_url, f"invalid JSON ({exc})") from None
-
-
-def _json_spans(text: str, page_url: str, name: NormalizedName) -> Spans:
-    """Where the entries of each release lie in a PEP 691 page: the standard
-    decoder reads it, but an array gives an :class:`_Entries`, whose items are
-    decoded one at a time and dropped at once (a page decoded whole holds tens of
-    thousands of dicts, which the garbage collector then walks over and over)."""
-    decoder = json.JSONDecoder()
-    decoder.parse_array = lambda state, _: _Entries(name).read(state)  # type: ignore[attr-defined]
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
-    try:
-        data = decoder.decode(text)
-    except ValueError as exc:
-        raise _bad_page(page_url, f"invalid JSON ({exc})") from None
-    except RecursionError:
-        raise _bad_page(page_url, "invalid JSON (nested too deeply)") from None
-    if not isinstance(data, dict):
-        raise _bad_page(page_url, "the JSON page is not an object")
-    meta = data.get("meta")
-    api_version = meta.get("api-version") if isinstance(meta, dict) else None
-    if not isinstance(api_version, str) or not api_version.startswith("1."):
-        raise _bad_page(page_url, f"unsupported simple API version {api_version!r}")
-    files = data.get("files")
-    if not isinstance(files, _Entries):
-        raise _bad_page(page_url, "the JSON page has no 'files' list")
-    if files.problem is not None:
-        raise _bad_page(page_url, files.problem)
-    return files.spans
-
-
-class _Entries:
-    """A JSON array read as page entries: where each lies, by version, and the
-    first malformed one's problem (a few checks now, so that a malformed page is
-    never cached; the rest when an entry's release is considered)."""
-
-    def __init__(self, name: NormalizedName) -> None:
-        self.name = name
-        self.spans: dict[str, list[str | int]] = {}
-        self.problem: str | None = None
-        self.count = 0
-        self._names: dict[str, bool] = {}
-
-    def read(self, state: tuple[str, int]) -> tuple[_Entries, int]:
-        return self, json.decoder.JSONArray(state, self.item)[1]  # type: ignore[attr-defined]
-
-    def item(self, text: str, i: int) -> tuple[None, int]:
-        item, end = _SCAN(text, i)
-        n, self.count = self.count, self.count + 1
-        filename = item.get("filename") if isinstance(item, dict) else None
-        if self.problem is not None:
-            pass
-        elif not isinstance(filename, str) or not filename:
-            self.problem = f"files[{n}] has no valid 'filename'"
-        elif not isinstance(item.get("url"), str) or not isinstance(item.get("hashes"), dict):
-            self.problem = f"files[{n}] ({filename}) has no valid 'url' or 'hashes'"
-        else:
-            version = version_from_filename(filename, self.name, self._names)
-            if version is not None:
-                self.spans.setdefault(version, []).extend((filename, i, end))
-        return None, end
-
-
 def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> DistFile:
     filename = entry.get("filename")
     url = entry.get("url")
     hashes = entry.get("hashes")
     if not isinstance(filename, str) or not filename or "/" in filename:
-        raise _bad_page(page_url, "a file entry has no valid 'filename'")
+        raise bad_page(page_url, "a file entry has no valid 'filename'")
     if not isinstance(url, str) or not url:
-        raise _bad_page(page_url, f"the entry of {filename} has no 'url'")
+        raise bad_page(page_url, f"the entry of {filename} has no 'url'")
     if not isinstance(hashes, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
     ):
-        raise _bad_page(page_url, f"the entry of {filename} has no valid 'hashes'")
+        raise bad_page(page_url, f"the entry of {filename} has no valid 'hashes'")
     yanked = entry.get("yanked", False)
     size = entry.get("size")
     upload_time = entry.get("upload-time")
@@ -402,7 +380,7 @@ def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> Dist
         url = url if url.startswith(("https://", "http://")) else urljoin(page_url, url)
         urlsplit(url).port  # noqa: B018 - raises ValueError on a malformed host or port
     except ValueError as exc:
-        raise _bad_page(page_url, f"the entry of {filename} has an invalid url ({exc})") from None
+        raise bad_page(page_url, f"the entry of {filename} has an invalid url ({exc})") from None
     return DistFile(
         filename=filename,
         url=url,
@@ -455,17 +433,17 @@ def _parse_html(body: bytes, page_url: str) -> list[dict[str, Any]]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise _bad_page(page_url, "the HTML page is not UTF-8") from None
+        raise bad_page(page_url, "the HTML page is not UTF-8") from None
     parser = _AnchorParser()
     try:
         parser.feed(text)
         parser.close()
     except (AssertionError, ValueError) as exc:  # html.parser's own failures
-        raise _bad_page(page_url, f"unparsable HTML ({exc})") from None
+        raise bad_page(page_url, f"unparsable HTML ({exc})") from None
     try:
         base = urljoin(page_url, parser.base) if parser.base else page_url
     except ValueError as exc:  # e.g. "Invalid IPv6 URL"
-        raise _bad_page(page_url, f"invalid <base href> ({exc})") from None
+        raise bad_page(page_url, f"invalid <base href> ({exc})") from None
     entries: list[dict[str, Any]] = []
     for attrs, label in parser.anchors:
         href = attrs.get("href")
@@ -476,7 +454,7 @@ def _parse_html(body: bytes, page_url: str) -> list[dict[str, Any]]:
             parts = urlsplit(url)
             parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError as exc:
-            raise _bad_page(page_url, f"invalid link {href!r} ({exc})") from None
+            raise bad_page(page_url, f"invalid link {href!r} ({exc})") from None
         filename = unquote(parts.path.rsplit("/", 1)[-1] or label)
         if "/" in filename:
             continue  # a directory's link, not a file's

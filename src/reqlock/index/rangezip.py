@@ -8,8 +8,9 @@ CRC-32 in the directory.
 
 from __future__ import annotations
 
-__all__ = ["BadZip", "RangeNotSupported", "RemoteZip", "read_member"]
+__all__ = ["BadZip", "RangeNotSupported", "RemoteZip", "WholeBody", "range_answer", "read_member"]
 
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -30,6 +31,34 @@ class RangeNotSupported(Exception):
 
 class BadZip(Exception):
     """The bytes are not a zip file we can read."""
+
+
+class WholeBody(Exception):
+    """The server ignored the Range header and sent the whole file."""
+
+    def __init__(self, content: bytes) -> None:
+        super().__init__("whole body")
+        self.content = content
+
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+def range_answer(status: int, content_range: str | None, content: bytes) -> tuple[bytes, int]:
+    """What :data:`Fetch` returns for an answer to a range request: the bytes and
+    the file's total size. Raises :class:`WholeBody` for a 200 (the whole file)
+    and :class:`RangeNotSupported` for anything else that is not a sound 206."""
+    if status == 200:
+        raise WholeBody(content)
+    if status != 206:
+        raise RangeNotSupported(f"HTTP {status}")
+    match = _CONTENT_RANGE.fullmatch((content_range or "").strip())
+    if not match:
+        raise RangeNotSupported("no usable Content-Range")
+    start, end, _ = (int(g) for g in match.groups())
+    if end - start + 1 != len(content):
+        raise RangeNotSupported("body does not match Content-Range")
+    return content, int(match[3])
 
 
 # fetch(start, end) -> (bytes for [start, end), total size); start < 0 means a

@@ -7,7 +7,10 @@ it names. So the resolver rarely waits on one request at a time.
 
 The crawler only warms the source's caches. A wrong guess costs a request, never
 a different answer: the resolver decides everything from what it asks for itself,
-in its own deterministic order.
+in its own deterministic order. Where the guess cannot be wrong (the requirement
+pins one version, as every line of a ``pip freeze`` does), it also starts reading
+the RECORD digests the lock will need of that release's wheels, if the source
+can (``prefetch_record``): work otherwise left for after the resolution.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from packaging.version import Version
 
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile, ProjectPage
-from reqlock.locking.rules import FileRules
+from reqlock.locking.rules import FileRules, is_pinned
 from reqlock.locking.source import PackageSource
 
 RequirementsOf = Callable[[DistMetadata, frozenset[NormalizedName]], Iterable[Requirement]]
@@ -82,6 +85,7 @@ class Crawler:
                 return
             version, files = guess
             meta_file = self.rules.metadata_file(files, page, version)
+            pinned = is_pinned(spec)
 
             def on_metadata(meta: DistMetadata) -> None:
                 for req in self.requirements(meta, extras):
@@ -90,10 +94,22 @@ class Crawler:
                         frozenset(canonicalize_name(e) for e in req.extras),
                         req.specifier,
                     )
+                if pinned:
+                    # Queued after the metadata the resolver waits for, not before.
+                    self._prefetch_records(name, page, version)
 
             self.source.prefetch_metadata(name, str(version), meta_file, then=on_metadata)
 
         self.source.prefetch_project(name, then=on_page)
+
+    def _prefetch_records(self, name: str, page: ProjectPage, version: Version) -> None:
+        """Start on the RECORD digests of the wheels a lock of ``version`` holds."""
+        prefetch = getattr(self.source, "prefetch_record", None)  # the Index has it
+        if prefetch is None:
+            return
+        for dist in self.rules.usable_files(page, version, pinned=True):
+            if dist.is_wheel:
+                prefetch(dist, name)
 
     def guess(
         self, page: ProjectPage, spec: SpecifierSet
