@@ -96,7 +96,30 @@ def _who(parent: Candidate) -> str:
     return f"{parent.name} {parent.version}"
 
 
-class _Chronological(Resolution):  # type: ignore[type-arg]
+class _Remembering(Resolution):  # type: ignore[type-arg]
+    """resolvelib's search, remembering whether a pin satisfies a criterion.
+
+    resolvelib asks it of every criterion, twice, every round; criteria and pins are
+    never changed, only replaced, so the answer for one (criterion, pin) pair stands.
+    Both objects are kept with the answer, so that their ids cannot be reused."""
+
+    def __init__(self, provider: Any, reporter: Any) -> None:
+        super().__init__(provider, reporter)
+        self._satisfying: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
+
+    def _is_current_pin_satisfying(self, name: Any, criterion: Any) -> bool:
+        pin = self.state.mapping.get(name)
+        if pin is None:
+            return False
+        key = (id(criterion), id(pin))
+        known = self._satisfying.get(key)
+        if known is None:
+            known = (criterion, pin, super()._is_current_pin_satisfying(name, criterion))
+            self._satisfying[key] = known
+        return known[2]
+
+
+class _Chronological(_Remembering):
     """resolvelib's search with plain backtracking: on a dead end, undo the most
     recent pin, exclude that release, and go on; when no release is left, undo the
     one before. Slower than backjumping, but it visits every state, so an
@@ -144,7 +167,8 @@ def search(
 
     Raises ``resolvelib.ResolutionTooDeep`` when the first search runs out of rounds."""
     try:
-        return Outcome(resolvelib.Resolver(provider, watch).resolve(roots, max_rounds=max_rounds))
+        state = _Remembering(provider, watch).resolve(roots, max_rounds=max_rounds)
+        return Outcome(_build_result(state))
     except resolvelib.ResolutionImpossible as exc:
         first = list(exc.causes)
     resolution = _Chronological(provider, watch)
