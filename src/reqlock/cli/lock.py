@@ -62,26 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="TARGET",
         help="platform to lock for, e.g. linux-x86_64-py3.12 (repeatable; default: current)",
     )
-    p.add_argument(
-        "--universal",
-        action="store_true",
-        default=None,
-        help="lock for every environment --python-requires allows (with --target: keep only "
-        "those targets' wheels)",
-    )
-    p.add_argument(
-        "--python-requires",
-        metavar="SPEC",
-        help="Python versions a universal lock covers (default: [project] requires-python, "
-        "else the running minor and later)",
-    )
-    p.add_argument(
-        "--universal-environment",
-        action="append",
-        default=[],
-        metavar="MARKER",
-        help="limit a universal lock to environments matching MARKER (repeatable: any of them)",
-    )
+    _add_universal_options(p)
     p.add_argument(
         "--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time"
     )
@@ -115,6 +96,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_cache_options(p)
     add_verbosity_options(p)
     p.set_defaults(func=_cmd_lock)
+
+
+def _add_universal_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--universal",
+        action="store_true",
+        default=None,
+        help="lock for every environment --python-requires allows (with --target: keep only "
+        "those targets' wheels)",
+    )
+    p.add_argument(
+        "--python-requires",
+        metavar="SPEC",
+        help="Python versions a universal lock covers (default: [project] requires-python, "
+        "else the running minor and later)",
+    )
+    p.add_argument(
+        "--universal-environment",
+        action="append",
+        default=[],
+        metavar="MARKER",
+        help="limit a universal lock to environments matching MARKER (repeatable: any of them)",
+    )
 
 
 def _add_index_options(p: argparse.ArgumentParser) -> None:

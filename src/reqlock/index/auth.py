@@ -20,6 +20,7 @@ __all__ = [
     "IndexPolicy",
     "check_index_url",
     "split_credentials",
+    "with_userinfo",
 ]
 
 import ipaddress
@@ -151,3 +152,16 @@ def check_index_url(url: str, policy: IndexPolicy, *, key: str) -> None:
             key=key,
             hint=f"use https, or allow this host explicitly with --allow-insecure-host {host}",
         )
+
+
+def with_userinfo(url: str, credentials: Credentials) -> str:
+    """``url`` with the credentials ``credentials`` hold for it in its user info (for
+    a build frontend that must reach the index itself); ``url`` when none."""
+    creds = credentials.for_url(url)
+    if creds is None:
+        return url
+    from urllib.parse import quote
+
+    parts = urlsplit(url)
+    userinfo = quote(creds[0], safe="") + (":" + quote(creds[1], safe="") if creds[1] else "")
+    return parts._replace(netloc=f"{userinfo}@{parts.netloc}").geturl()

@@ -21,6 +21,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from reqlock.index.auth import with_userinfo
 from reqlock.index.cache import Cache
 from reqlock.index.client import HttpClient
 from reqlock.index.index import Index
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     import httpx
     from packaging.pylock import Pylock
 
-    from reqlock.index.auth import Credentials
     from reqlock.index.sources import DirectDist, VcsKey
     from reqlock.locking.region import Region
     from reqlock.locking.resolution import Resolution
@@ -151,16 +151,7 @@ def lock(
             if line.direct is None:
                 index.prefetch_project(line.name)
         prepared, direct = _load_direct(prepared, index, previous)
-        if layers is not None:
-            from reqlock.locking.universal import resolve_settings_universal
-
-            resolutions = resolve_settings_universal(
-                settings, prepared.requirements, index, layers, reporter, direct=direct
-            )
-        else:
-            resolutions = _resolve_targets(
-                prepared, index, kept, constraints, reporter, direct=direct
-            )
+        resolutions = _resolve(prepared, index, (kept, constraints, layers), reporter, direct)
         result = _build_lock(prepared, index, resolutions)
         if memo_ok and cache is not None and not index.records_incomplete():
             keys = [key]
@@ -352,7 +343,7 @@ def _open_index(
             retries=settings.http_retries,
             backoff=settings.http_backoff,
         ),
-        build_index_urls=[_with_userinfo(u, settings.credentials) for u in settings.index_urls],
+        build_index_urls=[with_userinfo(u, settings.credentials) for u in settings.index_urls],
         mix_indexes=settings.index_strategy == "unsafe-best-match",
         cache=cache,
         ttl=settings.page_ttl,
@@ -417,6 +408,29 @@ def _resolve_targets(
     return resolutions
 
 
+def _resolve(
+    prepared: Prepared,
+    index: Index,
+    plan: tuple[
+        Sequence[Mapping[NormalizedName, Version]],
+        Sequence[Sequence[Constraint]],
+        Sequence[tuple[str, Kept]] | None,
+    ],
+    reporter: Reporter,
+    direct: Mapping[NormalizedName, DirectDist],
+) -> list[Resolution]:
+    """The resolutions of the lock: one per target, or (``plan``'s layers given) one
+    per fork of a universal lock."""
+    kept, constraints, layers = plan
+    if layers is None:
+        return _resolve_targets(prepared, index, kept, constraints, reporter, direct=direct)
+    from reqlock.locking.universal import resolve_settings_universal
+
+    return resolve_settings_universal(
+        prepared.settings, prepared.requirements, index, layers, reporter, direct=direct
+    )
+
+
 def _has_direct(reqs: RequirementSet) -> bool:
     return bool(reqs.unnamed) or any(line.direct is not None for line in reqs.requirements)
 
@@ -478,14 +492,3 @@ def _selected(lock: Pylock, target: Target) -> dict[NormalizedName, Version]:
         }
     except PylockSelectError:
         return {}
-
-
-def _with_userinfo(url: str, credentials: Credentials) -> str:
-    creds = credentials.for_url(url)
-    if creds is None:
-        return url
-    from urllib.parse import quote, urlsplit
-
-    parts = urlsplit(url)
-    userinfo = quote(creds[0], safe="") + (":" + quote(creds[1], safe="") if creds[1] else "")
-    return parts._replace(netloc=f"{userinfo}@{parts.netloc}").geturl()

@@ -36,7 +36,7 @@ from reqlock.locking.forks import condition_of, split
 from reqlock.locking.pinned import check_pinned
 from reqlock.locking.provider import Provider, ResolveOptions
 from reqlock.locking.region import Region
-from reqlock.locking.requirements import RequirementSet
+from reqlock.locking.requirements import RequirementLine, RequirementSet
 from reqlock.locking.resolution import Pin, Resolution
 from reqlock.locking.rules import FileRules, marker_true
 from reqlock.locking.search import Outcome, search
@@ -109,13 +109,7 @@ def resolve(
         reporter=reporter,
         direct=direct or {},
     )
-    root_reqs = [
-        to_req(line, condition_of(line.requirement.marker, (), base=True) if region else None)
-        for line in roots
-    ]
-    fork = split(region, root_reqs, "the requirements") if region is not None else None
-    if fork is not None:
-        raise fork
+    root_reqs = _root_reqs(roots, region)
     for req in root_reqs:
         if req.url is None:
             crawler.crawl(req.name, req.extras, req.specifier)
@@ -130,6 +124,19 @@ def resolve(
             unproven=outcome.too_deep,
         ) from None
     return _to_resolution(outcome.result, provider, target, root_reqs)
+
+
+def _root_reqs(roots: Sequence[RequirementLine], region: Region | None) -> list[Req]:
+    """The user's requirements for the resolver; in a region, a :class:`Fork` when
+    they ask for one project differently under different markers."""
+    reqs = [
+        to_req(line, condition_of(line.requirement.marker, (), base=True) if region else None)
+        for line in roots
+    ]
+    fork = split(region, reqs, "the requirements") if region is not None else None
+    if fork is not None:
+        raise fork
+    return reqs
 
 
 def _search(
