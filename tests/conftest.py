@@ -30,6 +30,7 @@ from tests.fakeindex import (
 )
 from tests.fakeindex.pipcheck import Venv
 from tests.fakeindex.pipcheck import isolated_pip_env as _isolated_pip_env
+from tests.packse import Scenario
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +116,18 @@ def make_venv(tmp_path: Path, isolated_pip_env: dict[str, str]) -> Callable[...,
         return Venv(root=root, python=python, bin_dir=bin_dir)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def universe_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Scenario], Universe]:
+    """Each packse scenario's universe (tests/packse.py), built at most once per
+    session (tests/test_packse.py, tests/test_packse_universal.py)."""
+    root = tmp_path_factory.mktemp("packse")
+    built: dict[str, Universe] = {}
+
+    def get(scenario: Scenario) -> Universe:
+        if scenario.name not in built:
+            built[scenario.name] = scenario.build_universe(root / scenario.name)
+        return built[scenario.name]
+
+    return get

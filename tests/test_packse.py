@@ -49,20 +49,6 @@ LOCKED = [s for s in SCENARIOS if not s.universal]
 UniverseOf = Callable[[Scenario], Universe]
 
 
-@pytest.fixture(scope="session")
-def universe_of(tmp_path_factory: pytest.TempPathFactory) -> UniverseOf:
-    """Each scenario's universe, built at most once per session."""
-    root = tmp_path_factory.mktemp("packse")
-    built: dict[str, Universe] = {}
-
-    def get(scenario: Scenario) -> Universe:
-        if scenario.name not in built:
-            built[scenario.name] = scenario.build_universe(root / scenario.name)
-        return built[scenario.name]
-
-    return get
-
-
 def _lock(scenario: Scenario, universe: Universe, work: Path) -> dict[str, str] | ReqlockError:
     """reqlock's pins for the scenario, or the error it raised."""
     requirements = work / "requirements.txt"

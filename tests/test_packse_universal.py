@@ -34,27 +34,13 @@ from reqlock.locking.result import LockResult
 from tests.fakeindex import Universe, make_app
 from tests.packse import SCENARIOS_DIR, Scenario, load_scenarios
 from tests.packse_policy import UNIVERSAL_DIVERGENCES, Fails, Locks, Outcome
+from tests.test_packse import UniverseOf
 
 INDEX = "http://fakeindex/simple/"
 ENVIRON = {"REQLOCK_ALLOW_INSECURE_HOST": "fakeindex", "NETRC": os.devnull}
 
 UNIVERSAL = [s for s in load_scenarios() if s.universal]
 BY_NAME = {s.name: s for s in UNIVERSAL}
-
-UniverseOf = Callable[[Scenario], Universe]
-
-
-@pytest.fixture(scope="module")
-def universe_of(tmp_path_factory: pytest.TempPathFactory) -> UniverseOf:
-    root = tmp_path_factory.mktemp("packse-universal")
-    built: dict[str, Universe] = {}
-
-    def get(scenario: Scenario) -> Universe:
-        if scenario.name not in built:
-            built[scenario.name] = scenario.build_universe(root / scenario.name)
-        return built[scenario.name]
-
-    return get
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,14 @@ is a :class:`~reqlock.errors.ConfigError` naming the option, key or variable.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_INDEX_URL", "Options", "Settings", "Universal", "resolve_settings"]
+__all__ = [
+    "DEFAULT_INDEX_URL",
+    "Options",
+    "Settings",
+    "Universal",
+    "resolve_settings",
+    "upgrade_constraints",
+]
 
 import math
 import os
@@ -307,6 +314,15 @@ def _find_links(
         if "://" in link:
             check_url(link, key="--find-links")
     return links
+
+
+def upgrade_constraints(settings: Settings) -> list[tuple[NormalizedName, SpecifierSet, str]]:
+    """``--upgrade-package NAME==VERSION`` as constraints ``(name, specifier, source)``."""
+    return [
+        (name, spec, "--upgrade-package asks for")
+        for name, spec in settings.upgrade_packages.items()
+        if spec
+    ]
 
 
 def parse_upgrades(values: Sequence[str]) -> dict[NormalizedName, SpecifierSet | None]:

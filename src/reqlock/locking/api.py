@@ -28,7 +28,7 @@ from reqlock.index.index import Index
 from reqlock.locking.requirements import RequirementSet, gather
 from reqlock.locking.result import LockResult
 from reqlock.progress import Reporter
-from reqlock.settings import Options, Settings, resolve_settings
+from reqlock.settings import Options, Settings, resolve_settings, upgrade_constraints
 from reqlock.targets import Target
 
 if TYPE_CHECKING:
@@ -282,11 +282,7 @@ def _plan(
                 for label, other in pinned_by
                 for name, version in _selected(other, target).items()
             ]
-            + [
-                (name, spec, "--upgrade-package asks for")
-                for name, spec in upgrades.items()
-                if spec
-            ]
+            + upgrade_constraints(settings)
         )
     return kept, constraints
 
@@ -386,13 +382,7 @@ def _resolve_targets(
         # Later targets prefer earlier pins so versions agree where they can.
         for name, version in earlier.items():
             preferred.setdefault(name, version)
-        options = ResolveOptions(
-            pre=settings.pre,
-            only_binary=reqs.only_binary,
-            no_binary=reqs.no_binary,
-            exclude_newer=settings.exclude_newer,
-            preferred=preferred,
-        )
+        options = ResolveOptions.of(settings, reqs, preferred)
         resolution = resolve(
             reqs,
             index=index,

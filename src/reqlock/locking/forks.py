@@ -16,8 +16,9 @@ gives exactly the packages of the fork that environment falls in.
 
 from __future__ import annotations
 
-__all__ = ["Fork", "condition_of", "python_split", "reach", "split"]
+__all__ = ["Fork", "condition_of", "partition", "python_split", "reach", "split"]
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 from packaging.markers import Marker
@@ -75,9 +76,14 @@ def split(region: Region, reqs: Sequence[Req], source: str) -> Fork | None:
             condition = TRUE if req.condition is None else req.condition
             if not region.marker.implies(condition) and condition not in cuts:
                 cuts.append(condition)
-    if not cuts:
-        return None
-    pieces = [region.marker]
+    pieces = partition(region.marker, cuts)
+    return Fork(pieces, source) if len(pieces) > 1 else None
+
+
+def partition(marker: MarkerExpr, cuts: Iterable[MarkerExpr]) -> list[MarkerExpr]:
+    """``marker`` cut by each of ``cuts`` (where it holds, where it does not): the
+    non-empty pieces, which partition ``marker``."""
+    pieces = [marker]
     for cut in cuts:
         pieces = [
             part
@@ -85,7 +91,7 @@ def split(region: Region, reqs: Sequence[Req], source: str) -> Fork | None:
             for part in (piece.and_(cut), piece.and_(cut.not_()))
             if not part.is_false()
         ]
-    return Fork(pieces, source) if len(pieces) > 1 else None
+    return pieces
 
 
 def python_split(region: Region, requires_python: SpecifierSet, source: str) -> Fork | None:
@@ -94,18 +100,22 @@ def python_split(region: Region, requires_python: SpecifierSet, source: str) -> 
     the newest versions each Python supports), the others another. Upper bounds at 4
     or above (``<4``) are left aside: no environment runs Python 4, and a fork for it
     would only double the work."""
-    effective = SpecifierSet(
-        ",".join(
-            str(s)
-            for s in requires_python
-            if not (s.operator in ("<", "<=") and _major(s.version) >= 4)
-        )
-    )
-    inside = region.marker.and_(python_marker(effective))
+    inside = region.marker.and_(_admitted(requires_python))
     outside = region.marker.and_(inside.not_())
     if inside.is_false() or outside.is_false():
         return None
     return Fork([inside, outside], source, ordered=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _admitted(requires_python: SpecifierSet) -> MarkerExpr:
+    """The Pythons ``requires_python`` admits, upper bounds at 4 and above aside."""
+    effective = ",".join(
+        str(s)
+        for s in requires_python
+        if not (s.operator in ("<", "<=") and _major(s.version) >= 4)
+    )
+    return python_marker(SpecifierSet(effective))
 
 
 def _major(version: str) -> int:

@@ -29,10 +29,12 @@ from reqlock.locking.crawl import Crawler
 from reqlock.locking.forks import condition_of, python_split, split
 from reqlock.locking.markers import MarkerExpr
 from reqlock.locking.region import FALSE, TRUE
+from reqlock.locking.requirements import RequirementSet
 from reqlock.locking.rules import FileRules, is_pinned
 from reqlock.locking.search import ConflictWatch
 from reqlock.locking.source import PackageSource
 from reqlock.progress import Reporter
+from reqlock.settings import Settings
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,6 +50,22 @@ class ResolveOptions:
     max_rounds: int = 20000
     # The exhaustive second search that must confirm "impossible" (see locking.search).
     recheck_rounds: int = 5000
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        requirements: RequirementSet,
+        preferred: Mapping[NormalizedName, Version] | None = None,
+    ) -> ResolveOptions:
+        """The options ``settings`` and the requirements files decide."""
+        return cls(
+            pre=settings.pre,
+            only_binary=requirements.only_binary,
+            no_binary=requirements.no_binary,
+            exclude_newer=settings.exclude_newer,
+            preferred=preferred or {},
+        )
 
 
 # Releases whose metadata is fetched ahead when one of their project is rejected.
@@ -286,10 +304,11 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 )
             )
         region = self.rules.region
-        python = meta.requires_python or next(iter(_file_pythons(candidate)), None)
-        fork = python_split(region, python, source) if region and python else None
-        if fork is not None:
-            raise fork
+        if region is not None:
+            python = meta.requires_python or next(_file_pythons(candidate), None)
+            fork = python_split(region, python, source) if python else None
+            if fork is not None:
+                raise fork
         if meta.requires_python is not None:
             deps.append(
                 Req(name=_PYTHON, extras=frozenset(), specifier=meta.requires_python, source=source)

@@ -64,7 +64,7 @@ class Region:
     floor: Version = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "floor", _python_floor(self.marker, self.requires_python))
+        object.__setattr__(self, "floor", _python_floor(self.marker))
 
     @classmethod
     def universal(
@@ -177,7 +177,7 @@ def _python_clause(spec: Specifier) -> str:
     return f'python_full_version {spec.operator} "{spec.version}"'
 
 
-def _python_floor(marker: MarkerExpr, requires_python: SpecifierSet) -> Version:
+def _python_floor(marker: MarkerExpr) -> Version:
     """The lowest final Python release (X.Y.Z) the region allows; 3.0 when it sets
     no lower bound. Pre-releases of Python are left aside: a release's Requires-Python
     is checked against the floor, and ``>=3.10`` does not admit 3.10.0a1."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = ["Kept", "kept_of", "plan", "resolve_settings_universal", "resolve_universal"]
 
 import dataclasses
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 
 from packaging.markers import Marker
@@ -25,7 +26,7 @@ from packaging.version import Version
 
 from reqlock.errors import ResolutionError
 from reqlock.index.sources import DirectDist
-from reqlock.locking.forks import MAX_FORKS, Fork, reach
+from reqlock.locking.forks import MAX_FORKS, Fork, partition, reach
 from reqlock.locking.markers import MarkerError, MarkerExpr
 from reqlock.locking.region import FALSE, TRUE, Region
 from reqlock.locking.requirements import RequirementSet
@@ -33,7 +34,7 @@ from reqlock.locking.resolution import Resolution
 from reqlock.locking.resolve import ResolveOptions, resolve
 from reqlock.locking.source import PackageSource
 from reqlock.progress import Reporter
-from reqlock.settings import Settings
+from reqlock.settings import Settings, upgrade_constraints
 
 Kept = Sequence[tuple[NormalizedName, Version, MarkerExpr]]
 """Pins with where they apply: the packages of a lock (the one being replaced, or an
@@ -161,25 +162,13 @@ def resolve_settings_universal(
     """:func:`resolve_universal` with what ``settings`` say (``layers`` from :func:`plan`)."""
     universal = settings.universal
     assert universal is not None
-    region = Region.covering(universal)
-    options = ResolveOptions(
-        pre=settings.pre,
-        only_binary=reqs.only_binary,
-        no_binary=reqs.no_binary,
-        exclude_newer=settings.exclude_newer,
-    )
-    upgrades = [
-        (name, spec, "--upgrade-package asks for")
-        for name, spec in settings.upgrade_packages.items()
-        if spec
-    ]
     return resolve_universal(
         reqs,
         index=index,
-        region=region,
-        options=options,
+        region=Region.covering(universal),
+        options=ResolveOptions.of(settings, reqs),
         reporter=reporter,
-        extra_constraints=upgrades,
+        extra_constraints=upgrade_constraints(settings),
         direct=direct,
         kept=layers[0][1],
         layered=layers[1:],
@@ -203,20 +192,16 @@ def _pieces(region: Region, locks: Sequence[Kept]) -> list[Region]:
     where an earlier lock stops covering it."""
     cuts: list[MarkerExpr] = []
     for pins in locks:
-        names = [name for name, _, _ in pins]
+        versions = Counter(name for name, _, _ in pins)
         covered = FALSE
         for name, _, where in pins:
             covered = covered.or_(where)
-            if names.count(name) > 1 and where not in cuts:
+            if versions[name] > 1 and where not in cuts:
                 cuts.append(where)
         # A lock made for some environments only (its targets) binds those only.
         if pins and not region.marker.implies(covered) and covered not in cuts:
             cuts.append(covered)
-    pieces = [region.marker]
-    for cut in cuts:
-        pieces = [p for piece in pieces for p in (piece.and_(cut), piece.and_(cut.not_()))]
-        pieces = [p for p in pieces if not p.is_false()]
-    return [region.narrow(p) for p in pieces]
+    return [region.narrow(p) for p in partition(region.marker, cuts)]
 
 
 def _in_fork(exc: ResolutionError, piece: Region, region: Region) -> ResolutionError:
