@@ -601,16 +601,41 @@ def test_two_processes_share_a_cache_then_offline_works(
     assert not list(cache.rglob(".tmp-*"))
 
 
-# -- hedged metadata requests --------------------------------------------------------
+# -- unadvertised metadata files ------------------------------------------------------
+
+LEAF_WHEEL = "/files/leaf_a-2.0-py3-none-any.whl"
+
+
+def test_a_wheel_host_failing_falls_back_to_an_unadvertised_metadata_file(
+    faulty: Callable[..., Faulty],
+) -> None:
+    idx = faulty(advertise_metadata=False)  # like the mirror: metadata not advertised
+    idx.server.add(LEAF_WHEEL, Fault.status(503))
+    result = idx.lock(("leaf-a",))
+    assert result.package_count == 1
+    paths = idx.paths()
+    assert META in paths
+    assert paths.index(LEAF_WHEEL) < paths.index(META)  # ranges first, as pip and uv
+
+
+@pytest.mark.parametrize("status", ["416 Range Not Satisfiable", "403 Forbidden"])
+def test_a_refused_range_read_falls_back_to_an_unadvertised_metadata_file(
+    faulty: Callable[..., Faulty], status: str
+) -> None:
+    idx = faulty(advertise_metadata=False)
+    idx.server.add(LEAF_WHEEL, Fault.raw(status), times=1)
+    result = idx.lock(("leaf-a",))
+    assert result.package_count == 1
+    assert META in idx.paths()
 
 
 def test_a_failing_hedge_does_not_hide_a_slow_metadata_file(
     faulty: Callable[..., Faulty],
 ) -> None:
-    idx = faulty(advertise_metadata=False)  # like the mirror: metadata not advertised
+    idx = faulty(advertise_metadata=False)
     idx.server.add(META, Fault.delay(0.3))
-    idx.server.add("/files/leaf_a-2.0-py3-none-any.whl", Fault.status(503))
-    result = idx.lock(("leaf-a",))
+    idx.server.add(LEAF_WHEEL, Fault.status(503))
+    result = idx.lock(("leaf-a",), hedge_after=0.0)  # the race, asked for
     assert result.package_count == 1
 
 

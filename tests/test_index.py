@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import struct
 import threading
 import zipfile
@@ -566,7 +567,8 @@ def test_a_project_missing_on_the_first_index_comes_from_the_next(
     assert all(f.url.startswith("http://two/files/") for f in only_release(page, "2.0"))
     assert meta.version == Version("2.0")
     assert gets(one) == ["/simple/leaf-b/"]
-    assert gets(two) == ["/simple/leaf-b/", "/files/leaf_b-2.0-py3-none-any.whl.metadata"]
+    # Metadata is not advertised: it is read from the wheel of the index that has it.
+    assert gets(two) == ["/simple/leaf-b/", "/files/leaf_b-2.0-py3-none-any.whl"]
 
 
 def test_a_project_on_no_index_is_empty_and_asks_every_index(
@@ -646,7 +648,7 @@ def test_errors_never_show_credentials(make_index_app: MakeApp) -> None:
 
 
 def test_metadata_comes_from_the_metadata_file(make_index_app: MakeApp, universe: Universe) -> None:
-    app = make_index_app()
+    app = make_index_app(advertise_metadata=True)
     with open_index(app) as index:
         page = index.project("extras-a")
         meta = index.metadata("extras-a", "1.0", wheel_of(page, "1.0"))
@@ -660,6 +662,15 @@ def test_metadata_comes_from_the_metadata_file(make_index_app: MakeApp, universe
     )
     assert meta.provides_extras == frozenset({"x", "y", "all"})
     assert gets(app, "/files/") == ["/files/extras_a-1.0-py3-none-any.whl.metadata"]
+
+
+def test_an_unadvertised_metadata_file_is_not_asked_for(make_index_app: MakeApp) -> None:
+    app = make_index_app()  # extras-a's metadata file exists, unannounced
+    with open_index(app) as index:
+        page = index.project("extras-a")
+        meta = index.metadata("extras-a", "1.0", wheel_of(page, "1.0"))
+    assert meta.provides_extras == frozenset({"x", "y", "all"})
+    assert set(gets(app, "/files/")) == {"/files/extras_a-1.0-py3-none-any.whl"}
 
 
 def test_advertised_metadata_hash_is_checked(make_index_app: MakeApp) -> None:
@@ -695,9 +706,11 @@ def test_metadata_false_skips_the_metadata_file(make_index_app: MakeApp) -> None
     assert paths  # read from the wheel instead
 
 
-def test_missing_metadata_file_falls_back_to_range_requests(
+def test_unadvertised_metadata_is_read_from_the_wheel_by_range_requests(
     make_index_app: MakeApp, universe: Universe
 ) -> None:
+    # Like pip and uv: a metadata file the page does not announce is not asked for
+    # (this one does not exist), the wheel's own METADATA is read by ranges.
     app = make_index_app()
     filename = "nometa_pkg-1.0-py3-none-any.whl"
     with open_index(app) as index:
@@ -705,10 +718,9 @@ def test_missing_metadata_file_falls_back_to_range_requests(
         meta = index.metadata("nometa-pkg", "1.0", wheel)
     assert requirement_names(meta.requires_dist) == ["leaf-a"]
     requests = app.requests_for(f"/files/{filename}")
-    assert requests[0].path == f"/files/{filename}.metadata"
-    ranged = [r for r in requests if r.path == f"/files/{filename}"]
-    assert ranged
-    assert all(r.headers.get("range", "").startswith("bytes=") for r in ranged)
+    assert requests
+    assert all(r.path == f"/files/{filename}" for r in requests)
+    assert all(r.headers.get("range", "").startswith("bytes=") for r in requests)
     assert wheel_gets_without_range(app, filename) == []
     source = universe.file(filename)
     assert source is not None
@@ -729,10 +741,8 @@ def test_without_ranges_the_whole_wheel_is_downloaded_and_checked(
         assert wheel.sha256 is not None
         assert cache.get_blob("dist", wheel.sha256) is not None
         index.download(wheel, package="nometa-pkg")
-    assert [r.path for r in app.requests_for(f"/files/{filename}")] == [
-        f"/files/{filename}.metadata",
-        f"/files/{filename}",
-    ]
+    # The range request was answered with the whole file: nothing else was asked.
+    assert [r.path for r in app.requests_for(f"/files/{filename}")] == [f"/files/{filename}"]
 
 
 def test_without_ranges_a_wheel_not_matching_its_hash_is_an_error(
@@ -1014,7 +1024,7 @@ def test_a_server_max_age_overrides_the_ttl(make_index_app: MakeApp, tmp_path: P
 def test_a_truncated_metadata_blob_is_fetched_again(
     make_index_app: MakeApp, tmp_path: Path
 ) -> None:
-    app = make_index_app()
+    app = make_index_app(advertise_metadata=True)
     with open_index(app, cache=Cache(tmp_path)) as index:
         wheel = wheel_of(index.project("leaf-a"), "2.0")
         first = index.metadata("leaf-a", "2.0", wheel)
@@ -1077,7 +1087,7 @@ def test_a_redirected_page_gives_the_same_file_urls_from_the_cache(
 
 
 def test_metadata_prefetch_calls_back(make_index_app: MakeApp) -> None:
-    app = make_index_app()
+    app = make_index_app(advertise_metadata=True)
     done = threading.Event()
     got: list[Any] = []
     with open_index(app) as index:
@@ -1093,10 +1103,20 @@ def test_metadata_prefetch_calls_back(make_index_app: MakeApp) -> None:
     assert gets(app, "/files/") == ["/files/leaf_b-2.0-py3-none-any.whl.metadata"]
 
 
+def advertise_without_hashes(body: bytes) -> bytes:
+    """A JSON page whose metadata files are announced as ``true``, with no hash."""
+    page = json.loads(body)
+    for entry in page["files"]:
+        if "core-metadata" in entry:
+            entry["core-metadata"] = entry["dist-info-metadata"] = True
+    return json.dumps(page).encode()
+
+
 def test_wrong_metadata_is_a_metadata_error(make_index_app: MakeApp) -> None:
-    app = make_index_app()
+    app = make_index_app(advertise_metadata=True)
     path = "/files/leaf_a-2.0-py3-none-any.whl.metadata"
-    renamed = AlterBody(app, path, lambda body: body.replace(b"Version: 2.0", b"Version: 9.0"))
+    unhashed = AlterBody(app, "/simple/leaf-a/", advertise_without_hashes)
+    renamed = AlterBody(unhashed, path, lambda body: body.replace(b"Version: 2.0", b"Version: 9.0"))
     with open_index(renamed) as index:
         wheel = wheel_of(index.project("leaf-a"), "2.0")
         with pytest.raises(MetadataError, match="Version") as info:

@@ -272,7 +272,7 @@ def test_a_wheel_without_a_usable_record_gets_no_digest_and_a_warning(
 def test_one_range_request_per_wheel_whose_metadata_came_from_a_metadata_file(
     make_index_app: MakeApp, tmp_path: Path
 ) -> None:
-    app = make_index_app()
+    app = make_index_app(advertise_metadata=True)
     with open_index(app, cache=Cache(tmp_path)) as index:
         wheel = the_wheel(index, "leaf-a", "2.0")
         index.metadata("leaf-a", "2.0", wheel)

@@ -93,8 +93,11 @@ class Options:
     http_backoff: float | None = None
     """Seconds before the first retry of a transient fault (doubling each time)."""
     hedge_after: float | None = None
-    """Seconds before a metadata file that has not answered is raced by reading the
-    wheel's own METADATA with range requests; a negative value turns the race off."""
+    """For an index that serves metadata files without advertising them: ask for
+    the file, and after this many seconds without an answer race it by reading the
+    wheel's own METADATA with range requests. Unset or negative (the default):
+    an unadvertised metadata file is read from the wheel by range requests, as pip
+    and uv do, and the file is asked for only when the server refuses ranges."""
     upgrade: bool | None = None
     """Re-resolve everything instead of keeping the previous lock's pins."""
     upgrade_packages: Sequence[str] | None = None
@@ -235,7 +238,7 @@ def resolve_settings(
 
         chosen = next((o.cache_dir for o in layers if o.cache_dir is not None), None)
         cache_dir = Path(chosen) if chosen else default_cache_dir(env)
-    hedge = _float(first(lambda o: o.hedge_after), 0.02, "hedge_after", negative_ok=True)
+    hedge = _float(first(lambda o: o.hedge_after), -1.0, "hedge_after", negative_ok=True)
     return Settings(
         index_urls=tuple(urls),
         credentials=credentials,

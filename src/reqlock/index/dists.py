@@ -177,12 +177,17 @@ class Dists:
             return wheel_metadata(whole, filename=dist.filename, package=name, version=version)
         if dist.metadata_hashes is False:
             return self._wheel_metadata_from_file(name, version, dist)
+        if dist.metadata_hashes is None and self._hedge_after is None:
+            # The page does not say whether a metadata file exists. Like pip and uv,
+            # read the wheel's own METADATA by range requests: they bring its RECORD
+            # along (the lock needs its digest), and a mirror answers a missing
+            # .metadata slowly (a 404 took 0.16 s where a range read takes 0.03 s).
+            # The metadata file is asked for only when the server refuses ranges.
+            return self._wheel_metadata_from_file(name, version, dist, probe=True)
         metadata_file = Once(lambda: self._metadata_file(name, version, dist))
         if dist.metadata_hashes is None and self._hedge_after is not None:
-            # The page does not say whether a metadata file exists. Mirrors answer a
-            # missing one slowly (a 404 took ~0.1 s where a hit takes ~0.01 s), so
-            # when no answer comes quickly, read the wheel's own METADATA by range
-            # requests at the same time and take whichever arrives first.
+            # Asked for: race an unadvertised metadata file (an index known to serve
+            # them) against range reads that start when it has not answered quickly.
             self._runner.start(metadata_file)
             metadata_file.wait(self._hedge_after)
             if not metadata_file.done():
@@ -228,10 +233,11 @@ class Dists:
         return resp.content
 
     def _wheel_metadata_from_file(
-        self, name: str, version: str, dist: DistFile, *, fallback: bool = True
+        self, name: str, version: str, dist: DistFile, *, fallback: bool = True, probe: bool = False
     ) -> bytes:
         """METADATA read from the wheel itself: by range requests, else (when
-        ``fallback``) by downloading the whole wheel and checking its hash."""
+        ``fallback``) from an unadvertised metadata file (when ``probe``) or by
+        downloading the whole wheel and checking its hash."""
         try:
             remote = RemoteZip(self._range_fetcher(dist, name))
             member = find_dist_info_metadata(remote.names)
@@ -250,6 +256,14 @@ class Dists:
         except (RangeNotSupported, BadZip):
             if not fallback:
                 raise _NoRanges from None
+        except IndexFetchError:
+            # The wheel's host failed even after retries; an unadvertised metadata
+            # file may still answer (a hash mismatch is never shrugged off).
+            if not probe or (unannounced := self._metadata_file(name, version, dist)) is None:
+                raise
+            return unannounced
+        if probe and (unannounced := self._metadata_file(name, version, dist)) is not None:
+            return unannounced
         data = self.download(dist, package=name)
         self._seed_record(dist, data)
         return wheel_metadata(data, filename=dist.filename, package=name, version=version)

@@ -75,7 +75,7 @@ class Index:
         build_python: str = sys.executable,
         build_index_urls: Sequence[str] | None = None,
         mix_indexes: bool = False,
-        hedge_after: float | None = 0.02,
+        hedge_after: float | None = None,
         credentials: Credentials | None = None,
         builder: Builder = build_metadata,
         policy: IndexPolicy | None = None,
