@@ -21,6 +21,7 @@ Run ``python benchmarks/bench_lock.py --help`` for the options; see
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import datetime as _dt
 import json
@@ -788,6 +789,16 @@ def corpus_path(name: str, corpus_dir: Path) -> Path:
     return DATA_CORPORA.get(name) or corpus_dir / f"{name}.in"
 
 
+def compile_sources(settings: Settings) -> None:
+    """Compile reqlock's bytecode first, as an installed copy has it: with
+    ``PYTHONDONTWRITEBYTECODE`` set, every run would compile edited (or, for
+    ``--reqlock-before``, all) modules again, 0.05-0.1 s of each run."""
+    trees = [REPO_ROOT / "src", *([settings.before_src] if settings.before_src else [])]
+    for tree in trees:
+        if (tree / "reqlock").is_dir():
+            compileall.compile_dir(str(tree / "reqlock"), quiet=1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = Settings(
@@ -801,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     tools: list[str] = args.tools
     modes: list[str] = args.modes
+    compile_sources(settings)
     versions = tool_versions(settings, tools)
     print(f"python: {settings.python}   index: {settings.index_url}")
     print("tools:  " + "; ".join(f"{tool}: {versions[tool]}" for tool in tools))
