@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import shlex
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.markers import Marker
@@ -11,6 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from reqlock.errors import RequirementsError
+from reqlock.locking.reqparse import split_options_text
 from reqlock.locking.requirements import (
     RequirementSet,
     parse_requirement_strings,
@@ -210,3 +213,39 @@ def test_arbitrary_strings_parse_or_raise_requirements_error(strings: list[str])
         assert error.file == "<fuzz>"
         assert error.line is not None
         assert 1 <= error.line <= len(strings)
+
+
+# -- option tokens: the fast split is shlex's ----------------------------------------
+
+_OPTION_CHARACTERS = st.characters(codec="utf-8", exclude_categories=("Cs",))
+
+
+@SETTINGS
+@given(
+    st.text(_OPTION_CHARACTERS, max_size=60) | st.text(" \t\r\n\x0b\x0c-=:'\"\\ab#", max_size=30)
+)
+def test_option_tokens_are_split_as_shlex_splits_them(text: str) -> None:
+    try:
+        expected: list[str] | str = shlex.split(text)
+    except ValueError as exc:
+        expected = f"ValueError: {exc}"
+    try:
+        got: list[str] | str = split_options_text(text)
+    except ValueError as exc:
+        got = f"ValueError: {exc}"
+    assert got == expected
+
+
+def test_a_hash_line_is_split_without_shlex(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(text: str) -> list[str]:
+        raise AssertionError("shlex used")
+
+    monkeypatch.setattr(shlex, "split", refuse)
+    text = "--hash=sha256:ab12 \\\t --hash sha256:cd34"  # a backslash needs shlex...
+    with pytest.raises(AssertionError, match="shlex used"):
+        split_options_text(text)
+    assert split_options_text("--hash=sha256:ab12\t --hash sha256:cd34 ") == [
+        "--hash=sha256:ab12",
+        "--hash",
+        "sha256:cd34",
+    ]
