@@ -184,7 +184,9 @@ def _reqlock(
 ) -> list[Outcome]:
     """A cold and a warm lock of ``source`` (the warm one reuses the cold cache)."""
     cache = work / f"cache-{tool}-{abs(hash(name))}"
-    env = {**_env(), "REQLOCK_CACHE_DIR": str(cache)}
+    # pip, which builds sdists' metadata, gets a cache of its own too, cold like
+    # ours (reqlock hands it no PIP_* variable: XDG_CACHE_HOME moves its cache).
+    env = {**_env(), "REQLOCK_CACHE_DIR": str(cache), "XDG_CACHE_HOME": str(cache / "xdg")}
     if src is not None:
         env["PYTHONPATH"] = src
     found: list[Outcome] = []
