@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -61,6 +60,10 @@ class DistMetadata:
 
 def parse_metadata(data: bytes, *, package: str, version: str) -> DistMetadata:
     """Parse METADATA / PKG-INFO bytes (RFC 822 form) for ``package`` ``version``."""
+    # Imported when first needed (it brings the email package, ~9 ms): a lock
+    # answered from the memo parses no metadata.
+    from packaging.metadata import parse_email
+
     raw, _unparsed = parse_email(data)
     return _from_fields(
         name=raw.get("name"),
@@ -205,6 +208,8 @@ def is_static_sdist_metadata(pkg_info: bytes) -> bool:
     Metadata-Version 2.2 or later, with none of the fields reqlock needs
     (Requires-Dist, Requires-Python, Provides-Extra) marked Dynamic.
     """
+    from packaging.metadata import parse_email
+
     raw, _ = parse_email(pkg_info)
     try:
         metadata_version = Version(raw.get("metadata_version") or "0")

@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.metadata import parse_email
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from reqlock.errors import DirectReferenceError, MetadataError
 from reqlock.files import NotARegularFile, TooLarge, read_regular
-from reqlock.index.index import Index
 from reqlock.index.metadata import (
     DistMetadata,
     is_static_sdist_metadata,
@@ -48,6 +46,7 @@ from reqlock.urls import redact_url
 if TYPE_CHECKING:
     # Only types here: the parser makes references, the index reads their fields.
     from reqlock.index.git import Git
+    from reqlock.index.index import Index
     from reqlock.locking.requirements import DirectReference
 
 # Far above any real wheel or sdist; a path to a device or a huge file is an
@@ -355,6 +354,8 @@ def _read_local(path: str) -> bytes:
 
 def _metadata_of(raw: bytes, label: str) -> DistMetadata:
     """Parse METADATA/PKG-INFO whose name and version are not known beforehand."""
+    from packaging.metadata import parse_email  # the email package: only when needed
+
     fields, _ = parse_email(raw)
     name, version = _name_version(
         {"name": fields.get("name"), "version": fields.get("version")}, label

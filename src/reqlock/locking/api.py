@@ -21,10 +21,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from reqlock.index.auth import with_userinfo
 from reqlock.index.cache import Cache
-from reqlock.index.client import HttpClient
-from reqlock.index.index import Index
 from reqlock.locking.requirements import RequirementSet, gather
 from reqlock.locking.result import LockResult
 from reqlock.progress import Reporter
@@ -35,6 +32,7 @@ if TYPE_CHECKING:
     import httpx
     from packaging.pylock import Pylock
 
+    from reqlock.index.index import Index
     from reqlock.index.sources import DirectDist, VcsKey
     from reqlock.locking.region import Region
     from reqlock.locking.resolution import Resolution
@@ -42,7 +40,8 @@ if TYPE_CHECKING:
 
 # The resolver and the lock writer (resolvelib, packaging.pylock) are imported only
 # once the first index requests are on their way: their import time then overlaps
-# network waits instead of delaying the first request.
+# network waits instead of delaying the first request. The index side itself
+# (connections, pages, files) is imported only when a lock is not remembered.
 
 Constraint = tuple[NormalizedName, SpecifierSet, str]
 
@@ -328,6 +327,10 @@ def _open_index(
     reporter: Reporter,
     transport: httpx.BaseTransport | None,
 ) -> Index:
+    from reqlock.index.auth import with_userinfo
+    from reqlock.index.client import HttpClient
+    from reqlock.index.index import Index
+
     return Index(
         settings.index_urls,
         credentials=settings.credentials,

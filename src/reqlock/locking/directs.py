@@ -15,12 +15,11 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from reqlock.errors import ReqlockError, RequirementsError
-from reqlock.index.sources import DirectDist
 from reqlock.locking.reqdirect import named_line, reference_of_url
 from reqlock.locking.requirements import (
     DirectReference,
@@ -28,6 +27,10 @@ from reqlock.locking.requirements import (
     RequirementLine,
     RequirementSet,
 )
+
+if TYPE_CHECKING:
+    # Types only: the index side is not loaded for a lock that is remembered.
+    from reqlock.index.sources import DirectDist
 
 _WORKERS = 8
 

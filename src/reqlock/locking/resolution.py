@@ -6,16 +6,19 @@ __all__ = ["Pin", "Resolution"]
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile
-from reqlock.index.sources import DirectDist
 from reqlock.locking.markers import MarkerExpr
 from reqlock.locking.region import Region
 from reqlock.targets import Target
+
+if TYPE_CHECKING:
+    from reqlock.index.sources import DirectDist
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
