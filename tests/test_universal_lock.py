@@ -16,6 +16,7 @@ from packaging.specifiers import SpecifierSet
 
 from reqlock import lock
 from reqlock.errors import ConfigError, ResolutionError
+from reqlock.lockfile import parse_lock
 from reqlock.locking.config import parse_config
 from reqlock.locking.project import check_environments, lock_environments
 from reqlock.locking.result import LockResult
@@ -257,6 +258,8 @@ def test_the_memo_returns_the_same_lock(universe: Universe, tmp_path: Path) -> N
     second = lock([req], options=options, environ=ENVIRON, transport=transport)
     assert second.to_toml() == first.to_toml()
     assert len(app.requests) == before  # answered from the memo: no request at all
+    # The memo's parsed form of the lock gives what parsing its text gives.
+    assert second.pylock == first.pylock == parse_lock(second.to_toml(), path="x")
 
 
 # -- settings and configuration --------------------------------------------------------

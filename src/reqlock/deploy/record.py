@@ -35,7 +35,9 @@ import csv
 import hashlib
 import io
 import re
+import string
 from collections.abc import Iterable
+from typing import Any
 
 DIGEST_PREFIX = "sha256:"
 
@@ -76,7 +78,10 @@ _SITE_KEYS = frozenset({"purelib", "platlib"})
 _PREFIX_KEYS = frozenset({"scripts", "data", "headers"})
 # The form of a RECORD hash field: urlsafe base64 without '=' padding.
 _HASH_RE = re.compile(r"[A-Za-z0-9_]+=[A-Za-z0-9_-]+")
-_DRIVE_RE = re.compile(r"[A-Za-z]:/")
+# What makes a path absolute on Windows: a drive letter, a colon, a slash.
+_LETTERS = frozenset(string.ascii_letters)
+# Characters that make a canonical field quoted (see _field).
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
 
 
 def wheel_record_digest(record_text: str, *, dist_info: str, data_dir: str) -> str:
@@ -91,32 +96,40 @@ def wheel_record_digest(record_text: str, *, dist_info: str, data_dir: str) -> s
     _check_dir_name(dist_info, "dist_info")
     _check_dir_name(data_dir, "data_dir")
     lines: list[tuple[str, str]] = []
+    data_prefix = data_dir + "/"
     # newline="" hands line breaks to csv, which then keeps quoted ones in a field.
     reader = csv.reader(io.StringIO(record_text, newline=""), strict=True)
     try:
         for row in reader:
             if not row:
                 continue  # blank line
-            where = f"RECORD line {reader.line_num}"
             if len(row) != 3:
-                raise ValueError(f"{where}: expected 3 fields (path,hash,size), got {len(row)}")
+                raise ValueError(
+                    f"{_line(reader)}: expected 3 fields (path,hash,size), got {len(row)}"
+                )
             raw_path, hash_field, size = row
             if hash_field and not _HASH_RE.fullmatch(hash_field):
                 raise ValueError(
-                    f"{where}: hash {hash_field[:60]!r} is not algorithm=urlsafe-base64-nopad"
+                    f"{_line(reader)}: hash {hash_field[:60]!r} is not"
+                    " algorithm=urlsafe-base64-nopad"
                 )
             if size and not (size.isascii() and size.isdigit()):
-                raise ValueError(f"{where}: size {size[:20]!r} is not a number")
+                raise ValueError(f"{_line(reader)}: size {size[:20]!r} is not a number")
             path = _normalise(raw_path)
             if not path:
-                raise ValueError(f"{where}: empty path")
+                raise ValueError(f"{_line(reader)}: empty path")
             if _outside(path):
-                raise ValueError(f"{where}: path {raw_path!r} leaves the wheel")
-            installed = _installed_path(path, data_dir, where)
+                raise ValueError(f"{_line(reader)}: path {raw_path!r} leaves the wheel")
+            # Most rows are root files: the .data test is one prefix check.
+            installed = (
+                _installed_path(path, data_dir, _line(reader))
+                if path.startswith(data_prefix)
+                else path
+            )
             if installed is not None and not _ignored(installed, dist_info):
                 lines.append((installed, _canonical_hash(hash_field)))
     except csv.Error as exc:
-        raise ValueError(f"RECORD line {reader.line_num}: not CSV ({exc})") from None
+        raise ValueError(f"{_line(reader)}: not CSV ({exc})") from None
     return _digest(lines)
 
 
@@ -139,6 +152,11 @@ def installed_record_digest(rows: Iterable[tuple[str, str | None]], *, dist_info
     return _digest(lines)
 
 
+def _line(reader: Any) -> str:
+    # Only for messages: the row's number is formatted when something is wrong.
+    return f"RECORD line {reader.line_num}"
+
+
 def _check_dir_name(name: str, what: str) -> None:
     # A separator would make the prefix tests below match the wrong files.
     if not name or "/" in name or "\\" in name or name in {".", ".."}:
@@ -147,7 +165,8 @@ def _check_dir_name(name: str, what: str) -> None:
 
 def _normalise(path: str) -> str:
     # Windows installs may write '\'; some RECORDs spell root files './name'.
-    path = path.replace("\\", "/")
+    if "\\" in path:
+        path = path.replace("\\", "/")
     while path.startswith("./"):
         path = path[2:]
     return path
@@ -155,11 +174,9 @@ def _normalise(path: str) -> str:
 
 def _outside(path: str) -> bool:
     """True for an absolute path or one that climbs out of site-packages."""
+    # A drive ("C:/") is tested without a regular expression: this runs per row.
     return (
-        path.startswith("/")
-        or _DRIVE_RE.match(path) is not None
-        or path == ".."
-        or path.startswith("../")
+        path.startswith(("/", "../")) or path == ".." or (path[1:3] == ":/" and path[0] in _LETTERS)
     )
 
 
@@ -184,7 +201,7 @@ def _ignored(path: str, dist_info: str) -> bool:
     head, _, name = path.rpartition("/")
     if head == dist_info and name in _INSTALLER_FILES:
         return True
-    return "__pycache__" in path.split("/")
+    return "__pycache__" in path and "__pycache__" in path.split("/")
 
 
 def _canonical_hash(hash_field: str) -> str:
@@ -196,13 +213,24 @@ def _canonical_hash(hash_field: str) -> str:
 def _field(text: str) -> str:
     # CSV quoting, spelled out so the canonical text cannot drift with the csv
     # module: a path with a comma or a line break cannot pose as another line.
-    if any(char in text for char in ',"\r\n'):
+    if _NEEDS_QUOTES.search(text) is not None:
         return '"' + text.replace('"', '""') + '"'
     return text
 
 
 def _digest(lines: list[tuple[str, str]]) -> str:
     # Sorted, so that the order of RECORD rows (which installers change) is moot.
-    text = "\n".join(_field(path) + "," + _field(hash_) for path, hash_ in sorted(lines))
+    lines.sort()
+    text = "\n".join([path + "," + hash_ for path, hash_ in lines])
+    # When no field needs quoting (one comma per line, one line per row, no quote
+    # or carriage return anywhere), the plain join is the quoted text already.
+    plain = (
+        text.count(",") == len(lines)
+        and text.count("\n") == max(len(lines) - 1, 0)
+        and '"' not in text
+        and "\r" not in text
+    )
+    if not plain:
+        text = "\n".join(_field(path) + "," + _field(hash_) for path, hash_ in lines)
     # surrogatepass: an undecodable file name must not make the digest fail.
     return DIGEST_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

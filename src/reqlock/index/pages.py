@@ -26,9 +26,8 @@ __all__ = [
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -57,7 +56,6 @@ PAGE_ACCEPT = (
 )
 
 _HASH_NAMES = ("sha256", "sha384", "sha512")
-_METADATA_ATTRIBUTES = ("data-core-metadata", "data-dist-info-metadata")
 # Where each release's entries lie in a JSON page's text, with their file names:
 # [filename, start, end, ...] (see ProjectPage.spans; the index keeps Offsets).
 Spans = Mapping[str, Sequence[str | int]]
@@ -305,9 +303,11 @@ def parse_project_page(
             package=name,
             hint="check that the index URL points at a PEP 503/691 simple index",
         )
+    from reqlock.index.pagehtml import parse_html  # html.parser only for HTML pages
+
     grouped: dict[str, list[Any]] = {}
     names: dict[str, bool] = {}
-    for entry in _parse_html(body, page_url):
+    for entry in parse_html(body, page_url):
         # Refused links are warned about now: their file names mean nothing.
         if keep_url is not None and not keep_url(entry["url"]):
             continue
@@ -353,7 +353,9 @@ def page_from_entries(
 def parse_flat_page(body: bytes, *, page_url: str) -> list[DistFile]:
     """The files an HTML page links to (a ``--find-links`` page: any project's
     files on one page), with hashes from ``#sha256=`` fragments."""
-    return [_file_from_json(entry, page_url, "") for entry in _parse_html(body, page_url)]
+    from reqlock.index.pagehtml import parse_html
+
+    return [_file_from_json(entry, page_url, "") for entry in parse_html(body, page_url)]
 
 
 def _file_from_json(entry: Mapping[str, Any], page_url: str, index: str) -> DistFile:
@@ -401,78 +403,3 @@ def _known_hashes(hashes: Mapping[str, Any]) -> dict[str, str]:
         for k, v in hashes.items()
         if k.lower() in _HASH_NAMES and isinstance(v, str)
     }
-
-
-class _AnchorParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[tuple[dict[str, str | None], str]] = []
-        self.base: str | None = None
-        self._current: dict[str, str | None] | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.base is None:
-            self.base = dict(attrs).get("href")
-        elif tag == "a":
-            self._current = dict(attrs)
-            self._text = []
-
-    def handle_data(self, data: str) -> None:
-        if self._current is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._current is not None:
-            self.anchors.append((self._current, "".join(self._text).strip()))
-            self._current = None
-
-
-def _parse_html(body: bytes, page_url: str) -> list[dict[str, Any]]:
-    """The files an HTML page links to, as PEP 691 entries with absolute URLs."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise bad_page(page_url, "the HTML page is not UTF-8") from None
-    parser = _AnchorParser()
-    try:
-        parser.feed(text)
-        parser.close()
-    except (AssertionError, ValueError) as exc:  # html.parser's own failures
-        raise bad_page(page_url, f"unparsable HTML ({exc})") from None
-    try:
-        base = urljoin(page_url, parser.base) if parser.base else page_url
-    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
-        raise bad_page(page_url, f"invalid <base href> ({exc})") from None
-    entries: list[dict[str, Any]] = []
-    for attrs, label in parser.anchors:
-        href = attrs.get("href")
-        if not href:
-            continue
-        try:
-            url = urljoin(base, href)
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
-        except ValueError as exc:
-            raise bad_page(page_url, f"invalid link {href!r} ({exc})") from None
-        filename = unquote(parts.path.rsplit("/", 1)[-1] or label)
-        if "/" in filename:
-            continue  # a directory's link, not a file's
-        alg, _, value = parts.fragment.partition("=")
-        hashes = {alg: value} if value else {}
-        url = url.split("#", 1)[0]
-        entry = {
-            "filename": filename,
-            "url": url,
-            "hashes": hashes,
-            "requires-python": attrs.get("data-requires-python") or None,
-            "yanked": attrs.get("data-yanked") or "data-yanked" in attrs,
-        }
-        key = next((k for k in _METADATA_ATTRIBUTES if k in attrs), None)
-        if key is not None:
-            value = attrs[key] or ""
-            alg, _, digest = value.partition("=")
-            known = digest and alg.lower() in _HASH_NAMES
-            entry["core-metadata"] = {alg: digest} if known else value != "false"
-        entries.append(entry)
-    return entries

@@ -204,12 +204,17 @@ def _remembered(
     )
     if found is None:
         return None
-    from reqlock.lockfile import parse_lock
+    from reqlock.lockfile import lock_from_dict, parse_lock
 
     for warning in found.warnings:
         reporter.warning(warning)
+    pylock = (
+        lock_from_dict(found.lock, path="<cache>")
+        if found.lock is not None
+        else parse_lock(found.toml, path="<cache>")
+    )
     return LockResult(
-        pylock=parse_lock(found.toml, path="<cache>"),
+        pylock=pylock,
         resolutions=found.resolutions,
         index_urls=settings.index_urls,
         fingerprint=prepared.fingerprint,
@@ -225,6 +230,7 @@ def _remember(
     warnings: Sequence[str],
 ) -> None:
     from reqlock.locking import memo
+    from reqlock.locking.pylock import lock_to_dict
 
     memo.save(
         cache,
@@ -233,6 +239,7 @@ def _remember(
         toml=result.to_toml(),
         resolutions=result.resolutions,
         warnings=warnings,
+        lock=lock_to_dict(result.pylock),
     )
 
 
@@ -306,9 +313,11 @@ def _lock_targets(settings: Settings) -> Sequence[Target]:
 
 def _targets_of(settings: Settings) -> Sequence[Target | Region]:
     """What the lock is for: its targets, or a universal lock's region."""
-    from reqlock.locking.region import Region
+    if not settings.universal:
+        return settings.targets
+    from reqlock.locking.region import Region  # marker algebra only when universal
 
-    return [Region.covering(settings.universal)] if settings.universal else settings.targets
+    return [Region.covering(settings.universal)]
 
 
 def _universal_plan(

@@ -18,7 +18,6 @@ __all__ = [
     "build_pylock",
     "lock_to_dict",
     "to_toml",
-    "write_text_atomic",
 ]
 
 import dataclasses
@@ -44,7 +43,6 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from reqlock.errors import LockFileError, ResolutionError
-from reqlock.files import write_atomic
 from reqlock.index.pages import DistFile
 from reqlock.locking.markers import MarkerError
 from reqlock.locking.region import FALSE, Region, filename_tags, wheel_marker
@@ -379,11 +377,3 @@ def _order_file(entry: Mapping[str, Any]) -> dict[str, Any]:
     for k in entry:
         out.setdefault(k, entry[k])
     return out
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write a lock file atomically (see :func:`reqlock.files.write_atomic`)."""
-    try:
-        write_atomic(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise LockFileError(f"cannot write: {exc.strerror or exc}", path=str(path)) from None

@@ -13,12 +13,12 @@ from packaging.version import Version
 
 from reqlock.index.metadata import DistMetadata
 from reqlock.index.pages import DistFile
-from reqlock.locking.markers import MarkerExpr
-from reqlock.locking.region import Region
 from reqlock.targets import Target
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: a lock from the memo needs no marker algebra
     from reqlock.index.sources import DirectDist
+    from reqlock.locking.markers import MarkerExpr
+    from reqlock.locking.region import Region
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -64,7 +64,9 @@ class LockResult:
 
         Returns True when the file was written.
         """
-        from reqlock.locking.pylock import write_text_atomic
+        # Not through locking.pylock: a lock from the memo needs none of its imports.
+        from reqlock.errors import LockFileError
+        from reqlock.files import write_atomic
 
         text = self.to_toml()
         try:
@@ -72,7 +74,10 @@ class LockResult:
                 return False
         except (OSError, UnicodeDecodeError):
             pass
-        write_text_atomic(path, text)
+        try:
+            write_atomic(path, text.encode("utf-8"))
+        except OSError as exc:
+            raise LockFileError(f"cannot write: {exc.strerror or exc}", path=str(path)) from None
         return True
 
     def changes(self, previous: Pylock | None) -> list[Change]:
