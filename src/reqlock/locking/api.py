@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from packaging.pylock import Pylock
 
     from reqlock.index.index import Index
-    from reqlock.index.sources import DirectDist, VcsKey
+    from reqlock.index.sources import DirectDist
     from reqlock.locking.region import Region
     from reqlock.locking.resolution import Resolution
     from reqlock.locking.universal import Kept
@@ -65,11 +65,15 @@ def prepare(
     environ: Mapping[str, str] | None = None,
 ) -> Prepared:
     """Read the requirements, decide the settings and fingerprint the inputs."""
-    from reqlock.locking.directs import local_digests
     from reqlock.locking.fingerprint import fingerprint
 
     env = os.environ if environ is None else environ
     reqs = gather(requirements_files, requirements, env)
+    local: dict[str, str] = {}
+    if _has_direct(reqs):
+        from reqlock.locking.directs import local_digests  # only for direct references
+
+        local = local_digests(reqs)
     settings = resolve_settings(options, requirements=reqs, project=project, environ=env)
     prints = fingerprint(
         reqs,
@@ -80,7 +84,7 @@ def prepare(
         layers=[_stored_digest(other) for _, other in pinned_by],
         index_strategy=settings.index_strategy,
         find_links=settings.find_links,
-        local_sources=local_digests(reqs),
+        local_sources=local,
         universal=settings.universal,
     )
     return Prepared(requirements=reqs, settings=settings, fingerprint=prints)
@@ -447,29 +451,19 @@ def _load_direct(
     import tempfile
 
     from reqlock.index.sources import DirectSources
-    from reqlock.locking.directs import load_directs
+    from reqlock.locking.directs import kept_commits, load_directs
 
     settings = prepared.settings
-    keep = {} if settings.upgrade or previous is None else _kept_commits(previous, settings)
+    keep = (
+        {}
+        if settings.upgrade or previous is None
+        else kept_commits(previous, settings.upgrade_packages)
+    )
     with tempfile.TemporaryDirectory(prefix="reqlock-git-") as scratch:
         where = settings.cache_dir / "git" if settings.cache_dir is not None else Path(scratch)
         sources = DirectSources(index, git_dir=where, keep_commits=keep)
         reqs, direct = load_directs(prepared.requirements, sources)
     return dataclasses.replace(prepared, requirements=reqs), direct
-
-
-def _kept_commits(previous: Pylock, settings: Settings) -> dict[VcsKey, str]:
-    """The commits ``previous`` locked, by repository, revision and subdirectory,
-    for the packages allowed to stay."""
-    kept: dict[VcsKey, str] = {}
-    for package in previous.packages:
-        vcs = package.vcs
-        if vcs is None or vcs.url is None or vcs.commit_id is None:
-            continue
-        if package.name in settings.upgrade_packages:
-            continue
-        kept[(vcs.url, vcs.requested_revision, vcs.subdirectory)] = vcs.commit_id
-    return kept
 
 
 def _stored_digest(lock: Pylock) -> str:

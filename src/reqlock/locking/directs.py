@@ -9,11 +9,11 @@ then has one candidate for each of these projects.
 
 from __future__ import annotations
 
-__all__ = ["DirectLoader", "load_directs", "local_digests"]
+__all__ = ["DirectLoader", "kept_commits", "load_directs", "local_digests"]
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,7 +30,9 @@ from reqlock.locking.requirements import (
 
 if TYPE_CHECKING:
     # Types only: the index side is not loaded for a lock that is remembered.
-    from reqlock.index.sources import DirectDist
+    from packaging.pylock import Pylock
+
+    from reqlock.index.sources import DirectDist, VcsKey
 
 _WORKERS = 8
 
@@ -229,3 +231,17 @@ def _file_digest(path: str) -> bytes:
             return digest.digest()
     except OSError:
         return b"missing"
+
+
+def kept_commits(previous: Pylock, upgrade: Collection[str]) -> dict[VcsKey, str]:
+    """The commits ``previous`` locked, by repository, revision and subdirectory,
+    for the packages allowed to stay (those not named in ``upgrade``)."""
+    kept: dict[VcsKey, str] = {}
+    for package in previous.packages:
+        vcs = package.vcs
+        if vcs is None or vcs.url is None or vcs.commit_id is None:
+            continue
+        if package.name in upgrade:
+            continue
+        kept[(vcs.url, vcs.requested_revision, vcs.subdirectory)] = vcs.commit_id
+    return kept

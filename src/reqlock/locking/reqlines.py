@@ -30,7 +30,8 @@ def logical_lines(text: str, file: str) -> Iterator[tuple[int, str]]:
             start = number
         is_comment = _COMMENT_LINE_RE.match(physical) is not None
         if physical.endswith("\\") and not is_comment:
-            if _COMMENT_RE.search(physical):
+            # The '#' test first: most continued lines are '--hash=...' ones.
+            if "#" in physical and _COMMENT_RE.search(physical):
                 # pip would glue the next line onto this comment and drop it.
                 raise RequirementsError(
                     "a comment ends with '\\', which would join the next line into it",
@@ -53,7 +54,7 @@ def logical_lines(text: str, file: str) -> Iterator[tuple[int, str]]:
 
 
 def _strip_comment(line: str) -> str:
-    match = _COMMENT_RE.search(line)
+    match = _COMMENT_RE.search(line) if "#" in line else None
     return (line if match is None else line[: match.start()]).strip()
 
 
