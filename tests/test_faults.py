@@ -629,6 +629,19 @@ def test_a_refused_range_read_falls_back_to_an_unadvertised_metadata_file(
     assert META in idx.paths()
 
 
+def test_an_altered_wheel_is_an_error_even_with_an_unadvertised_metadata_file_at_hand(
+    faulty: Callable[..., Faulty],
+) -> None:
+    # No range support: the whole wheel comes back, and it does not match its hash.
+    # Falling back to the (intact) metadata file would lock an altered release.
+    idx = faulty(advertise_metadata=False, ranges=False)
+    idx.server.add(LEAF_WHEEL, Fault.alter(flip_last_byte))
+    with pytest.raises(IndexFetchError, match="does not match the sha256") as caught:
+        idx.lock(("leaf-a",))
+    assert caught.value.package == "leaf-a"
+    assert META not in idx.paths()
+
+
 def test_a_failing_hedge_does_not_hide_a_slow_metadata_file(
     faulty: Callable[..., Faulty],
 ) -> None:

@@ -114,8 +114,7 @@ def run() -> None:
     if sys.argv[1:2] and sys.argv[1] in _NOTHING_TO_FINALIZE:
         # The process ends here: the collector's last pass over everything the
         # imports made (~10 ms, a tenth of a warm lock) would free nothing the
-        # system does not take back anyway. Not for the other commands, whose
-        # clean-up may rely on it (and never in main(), which tests call in-process).
+        # system does not take back anyway. Never in main(): tests call it in-process.
         import gc
 
         gc.freeze()

@@ -258,7 +258,8 @@ class Dists:
                 raise _NoRanges from None
         except IndexFetchError:
             # The wheel's host failed even after retries; an unadvertised metadata
-            # file may still answer (a hash mismatch is never shrugged off).
+            # file may still answer. (A whole wheel failing its hash is raised by the
+            # WholeBody branch, outside this try: never a reason to look elsewhere.)
             if not probe or (unannounced := self._metadata_file(name, version, dist)) is None:
                 raise
             return unannounced

@@ -49,7 +49,8 @@ class Memo:
     """A remembered lock: its TOML text, resolutions and warnings.
 
     ``lock`` is the text's parsed form (what ``tomllib.loads`` gives), when it was
-    stored: reading it is a tenth of parsing the text, most of a warm lock."""
+    stored: validating it takes a third of the time of parsing the text (6 against
+    18 ms for 122 packages, a sixth of a warm lock)."""
 
     toml: str
     resolutions: tuple[Resolution, ...]
