@@ -797,12 +797,12 @@ def corpus_path(name: str, corpus_dir: Path) -> Path:
     return DATA_CORPORA.get(name) or corpus_dir / f"{name}.in"
 
 
-def compile_sources(settings: Settings) -> None:
-    """Compile reqlock's bytecode first, as an installed copy has it: with
-    ``PYTHONDONTWRITEBYTECODE`` set, every run would compile edited (or, for
-    ``--reqlock-before``, all) modules again, 0.05-0.1 s of each run."""
-    trees = [REPO_ROOT / "src", *([settings.before_src] if settings.before_src else [])]
-    for tree in trees:
+def compile_sources(before: Path | None = None) -> None:
+    """Compile reqlock's bytecode (this tree's, and ``before``'s) first, as an
+    installed copy has it: with ``PYTHONDONTWRITEBYTECODE`` set, every run would
+    compile edited (or, for a before tree, all) modules again, 0.05-0.1 s of each
+    run. bench_scale.py calls it too."""
+    for tree in [REPO_ROOT / "src", *([before] if before else [])]:
         if (tree / "reqlock").is_dir():
             compileall.compile_dir(str(tree / "reqlock"), quiet=1)
 
@@ -820,7 +820,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     tools: list[str] = args.tools
     modes: list[str] = args.modes
-    compile_sources(settings)
+    compile_sources(settings.before_src)
     versions = tool_versions(settings, tools)
     print(f"python: {settings.python}   index: {settings.index_url}")
     print("tools:  " + "; ".join(f"{tool}: {versions[tool]}" for tool in tools))

@@ -27,7 +27,6 @@ children's environment too).
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import re
 import shutil
@@ -39,6 +38,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench_lock import compile_sources  # run as a script: this directory is on sys.path
 
 HERE = Path(__file__).resolve().parent
 
@@ -126,11 +127,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
 
-    # Bytecode compiled first, as an installed copy has it (PYTHONDONTWRITEBYTECODE
-    # would otherwise make every run compile edited modules again).
-    for tree in [HERE.parent / "src", *([Path(args.before)] if args.before else [])]:
-        if (tree / "reqlock").is_dir():
-            compileall.compile_dir(str(tree / "reqlock"), quiet=1)
+    compile_sources(Path(args.before) if args.before else None)
     cases = [("freeze-airflow-all (693 lines)", str(HERE / "data" / "freeze-airflow-all.txt"))]
     work = Path(tempfile.mkdtemp(prefix="reqlock-scale-"))
     if not args.skip_airflow:

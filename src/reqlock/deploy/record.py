@@ -120,7 +120,7 @@ def wheel_record_digest(record_text: str, *, dist_info: str, data_dir: str) -> s
                 raise ValueError(f"{_line(reader)}: empty path")
             if _outside(path):
                 raise ValueError(f"{_line(reader)}: path {raw_path!r} leaves the wheel")
-            # Most rows are root files: the .data test is one prefix check.
+            # Most rows are root files, kept as they are; .data files are mapped.
             installed = (
                 _installed_path(path, data_dir, _line(reader))
                 if path.startswith(data_prefix)
@@ -181,10 +181,9 @@ def _outside(path: str) -> bool:
 
 
 def _installed_path(path: str, data_dir: str, where: str) -> str | None:
-    """Where an installer puts the wheel file ``path``, relative to site-packages;
-    ``None`` when it goes outside site-packages."""
-    if not path.startswith(data_dir + "/"):
-        return path  # a root file: unpacked as is next to .dist-info
+    """Where an installer puts the wheel file ``path`` of ``{data_dir}/``, relative
+    to site-packages; ``None`` when it goes outside site-packages. (Root files are
+    unpacked as they are, next to .dist-info: the caller keeps their path.)"""
     key, _, rest = path[len(data_dir) + 1 :].partition("/")
     if key in _PREFIX_KEYS:
         return None
