@@ -27,7 +27,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from reqlock.errors import IndexFetchError
 from reqlock.index.auth import DEFAULT_INDEX_URL, Credentials, IndexPolicy, split_credentials
-from reqlock.index.build import build_metadata
+from reqlock.index.build import MetadataBuilder
 from reqlock.index.cache import Cache, CachedPage
 from reqlock.index.client import HttpClient
 from reqlock.index.dists import BuildSettings, Dists
@@ -47,7 +47,9 @@ from reqlock.progress import Reporter
 from reqlock.urls import redact_url
 
 Builder = Callable[..., Mapping[str, Any]]
-"""Builds an sdist's metadata: :func:`reqlock.index.build.build_metadata`'s shape."""
+"""Builds an sdist's metadata: :func:`reqlock.index.build.build_metadata`'s shape.
+Without one, an index has its own :class:`~reqlock.index.build.MetadataBuilder`,
+whose build environments live until the index is closed."""
 
 _MAX_PAGE_BYTES = 256 * 1024 * 1024
 
@@ -77,7 +79,7 @@ class Index:
         mix_indexes: bool = False,
         hedge_after: float | None = None,
         credentials: Credentials | None = None,
-        builder: Builder = build_metadata,
+        builder: Builder | None = None,
         policy: IndexPolicy | None = None,
         find_links: Sequence[str] = (),
         no_index: bool = False,
@@ -106,6 +108,10 @@ class Index:
         self._policy = policy or IndexPolicy(allow_all=True)
         self._mix_indexes = mix_indexes
         self._runner = Runner(max_workers)
+        # Without a builder of the caller's, one whose build environments live
+        # as long as this index (closed with it).
+        build_with: Builder = builder if builder is not None else MetadataBuilder()
+        self._own_builder = build_with if builder is None else None
         self._dists = Dists(
             runner=self._runner,
             http=self._http,
@@ -115,7 +121,7 @@ class Index:
             hedge_after=hedge_after,
             build=BuildSettings(
                 allow=allow_build,
-                builder=builder,
+                builder=build_with,
                 python=build_python,
                 # Index URLs for pip's build environments; unlike ``index_urls``
                 # they may carry credentials (pip gets them through its
@@ -148,6 +154,8 @@ class Index:
         """Stop background work, close connections and write the cache's entries."""
         self._runner.close()
         self._http.close()
+        if isinstance(self._own_builder, MetadataBuilder):
+            self._own_builder.close()
         held, self._held = self._held, None
         if held is not None:
             held.release()
