@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,24 @@ def test_builds_with_the_same_requirements_share_one_environment(
     assert second["requires_dist"] == ["other; extra == 'x'"]
     assert app.page_requests("tiny-backend") == 1  # pip ran once for both builds
     assert list((tmp_path / "tmp").iterdir()) == []  # environments and trees removed
+
+
+def test_concurrent_builds_wait_for_the_one_environment(
+    build_index: tuple[BuildIndex, str], tmp_path: Path
+) -> None:
+    app, simple = build_index
+    sdists = [
+        make_sdist(tmp_path / "sd", f"par{i}", "1.0", conf={"requires": [f"dep{i}"]})
+        for i in range(4)
+    ]
+    builder = MetadataBuilder()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            metas = list(pool.map(lambda sdist: build(builder, sdist, simple), sdists))
+    finally:
+        builder.close()
+    assert [m["requires_dist"] for m in metas] == [[f"dep{i}"] for i in range(4)]
+    assert app.page_requests("tiny-backend") == 1
 
 
 def test_requirements_the_backend_adds_get_an_environment_that_has_them(
