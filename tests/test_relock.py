@@ -22,6 +22,7 @@ from reqlock.cli.main import main
 from reqlock.errors import ConfigError, ReqlockError
 from reqlock.lockfile import read_lock
 from reqlock.locking.api import LockResult, inputs_fingerprint, stored_fingerprint
+from reqlock.locking.previous import PreviousFile
 from reqlock.locking.project import check_file
 from reqlock.targets import parse_target
 from tests.lockapi import with_options
@@ -420,3 +421,82 @@ def test_cli_keeps_pins_and_upgrades_on_request(
     code, _, err = _cli(capsys, *base, "--exclude-newer", "yesterday-ish")
     assert code == 2
     assert "--exclude-newer" in err
+
+
+# -- the file being replaced, as bytes ---------------------------------------------------
+
+
+def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: PreviousFile) -> Pylock:
+        raise AssertionError(f"{self.path} was parsed")
+
+    monkeypatch.setattr(PreviousFile, "parsed", refuse)
+
+
+def test_an_unchanged_lock_file_is_answered_without_parsing_it(
+    relock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["relock"] == "no-cache":
+        pytest.skip("only a cache remembers results")
+    reqs = ["leaf-a", "leaf-b"]
+    path = tmp_path / "pylock.toml"
+    relock(reqs, exclude_newer=FEB).write(path)
+    # Other inputs: the file is parsed, and its (older) pins kept.
+    relock(reqs, previous=PreviousFile.read(path)).write(path)
+    text = path.read_bytes()
+
+    with monkeypatch.context() as patched:
+        _forbid_parsing(patched)
+        again = relock(reqs, previous=PreviousFile.read(path))
+    assert again.to_toml().encode() == text
+    assert versions(again) == {"leaf-a": "1.0", "leaf-b": "1.0"}
+
+    # Other bytes (an edit, a hand-made lock) are parsed, and their pins kept.
+    path.write_bytes(text.replace(b'lock-version = "1.0"', b'lock-version = "1.0"  # edited'))
+    edited = relock(reqs, previous=PreviousFile.read(path))
+    assert versions(edited) == versions(again)
+    # Upgrading keeps nothing, so the bytes' key is not asked for either.
+    upgraded = relock(reqs, previous=PreviousFile.read(path), upgrade=True)
+    assert versions(upgraded)["leaf-a"] == "2.0"
+
+
+def test_a_lock_remembered_before_its_text_had_a_key_gets_one(
+    relock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["relock"] == "no-cache":
+        pytest.skip("only a cache remembers results")
+    from reqlock.locking import api
+
+    path = tmp_path / "pylock.toml"
+    with monkeypatch.context() as patched:
+        # As an older reqlock stored it: under its other keys only.
+        patched.setattr(api, "file_key", lambda *args: "0" * 64)
+        relock().write(path)
+    second = relock(previous=PreviousFile.read(path))  # parsed once, then an alias
+    with monkeypatch.context() as patched:
+        _forbid_parsing(patched)
+        third = relock(previous=PreviousFile.read(path))
+    assert second.to_toml() == third.to_toml() == path.read_text()
+
+
+def test_an_unreadable_lock_file_stops_a_relock_unless_upgrading(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index_url: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("requirements.txt").write_text("leaf-a\n")
+    Path("pylock.toml").write_text("lock-version = [\n")
+    base = ["lock", "-i", index_url, "--no-cache", "--target", "linux-x86_64-py3.12"]
+    code, _, err = _cli(capsys, *base)
+    assert code == 2
+    assert "pylock.toml" in err
+    assert "cannot be read to keep its pins" in err
+    assert Path("pylock.toml").read_text() == "lock-version = [\n"  # left alone
+
+    # As the hint says: --upgrade locks from scratch, and reports all as new.
+    code, _, err = _cli(capsys, *base, "--upgrade")
+    assert code == 0, err
+    assert versions(read_lock(Path("pylock.toml"))) == {"leaf-a": "2.0"}
+    assert "+ leaf-a 2.0" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "LockResult",
     "Options",
+    "PreviousFile",
     "Problem",
     "Report",
     "ReqlockError",
@@ -42,6 +43,7 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "LockResult": "reqlock.locking.result",
     "lock": "reqlock.locking.api",
+    "PreviousFile": "reqlock.locking.previous",
     "Options": "reqlock.settings",
     "Settings": "reqlock.settings",
     "ReqlockError": "reqlock.errors",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from reqlock.errors import ReqlockError
     from reqlock.lockfile import read_lock
     from reqlock.locking.api import lock
+    from reqlock.locking.previous import PreviousFile
     from reqlock.locking.requirements import (
         RequirementSet,
         load_requirements,

@@ -9,7 +9,15 @@ the network; verify depends on that.
 
 from __future__ import annotations
 
-__all__ = ["KNOWN_MINOR", "SUPPORTED_LOCK_MAJOR", "lock_from_dict", "parse_lock", "read_lock"]
+__all__ = [
+    "KNOWN_MINOR",
+    "SUPPORTED_LOCK_MAJOR",
+    "lock_from_bytes",
+    "lock_from_dict",
+    "parse_lock",
+    "read_lock",
+    "read_lock_bytes",
+]
 
 import dataclasses
 import os
@@ -53,8 +61,15 @@ def read_lock(path: str | os.PathLike[str], *, warn: Warn | None = None) -> Pylo
     keys) goes to ``warn`` as one sentence each.
     """
     name = os.fspath(path)
+    return lock_from_bytes(read_lock_bytes(name), path=name, warn=warn)
+
+
+def read_lock_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the lock file at ``path`` (at most 64 MiB, a regular file);
+    :class:`~reqlock.errors.LockFileError` when it cannot be read."""
+    name = os.fspath(path)
     try:
-        data = read_regular(name, limit=_MAX_LOCK_BYTES)
+        return read_regular(name, limit=_MAX_LOCK_BYTES)
     except FileNotFoundError:
         raise LockFileError("no such file", path=name) from None
     except (IsADirectoryError, NotARegularFile):
@@ -66,12 +81,16 @@ def read_lock(path: str | os.PathLike[str], *, warn: Warn | None = None) -> Pylo
         ) from None
     except OSError as exc:
         raise LockFileError(f"cannot read: {exc.strerror or exc}", path=name) from None
+
+
+def lock_from_bytes(data: bytes, *, path: str, warn: Warn | None = None) -> Pylock:
+    """Parse and validate the bytes of a lock file (UTF-8 TOML); ``path`` names it."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise LockFileError(f"not UTF-8 text (bad byte at line {line})", path=name) from None
-    return parse_lock(text, path=name, warn=warn)
+        raise LockFileError(f"not UTF-8 text (bad byte at line {line})", path=path) from None
+    return parse_lock(text, path=path, warn=warn)
 
 
 def parse_lock(text: str, *, path: str, warn: Warn | None = None) -> Pylock:

@@ -274,9 +274,10 @@ def _cmd_lock(args: argparse.Namespace) -> int:
                 )
             return 0
         from reqlock.locking.api import lock
-        from reqlock.locking.project import read_previous
+        from reqlock.locking.previous import PreviousFile, changes_from
 
-        previous = read_previous(Path(args.output)) if args.output != "-" else None
+        # As bytes: parsed only when no remembered result has exactly these bytes.
+        previous = PreviousFile.read(args.output) if args.output != "-" else None
         result = lock(
             args.requirements or ["requirements.txt"],
             options=options,
@@ -294,7 +295,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         )
         return 0
     written = result.write(args.output)
-    _summary(args.output, result.package_count, written, result.changes(previous), started)
+    changes = changes_from(previous, result, written)
+    _summary(args.output, result.package_count, written, changes, started)
     return 0
 
 

@@ -183,6 +183,9 @@ def _refuse_urls(requires: Sequence[Requirement], job: _Job, where: str) -> None
 
 def _run_hooks(root: Path, system: BuildSystem, env: BuildEnv, job: _Job, out: Path) -> _Hooks:
     out.mkdir()
+    # The hooks get a directory of their own, empty: backends look for what they
+    # wrote by listing it.
+    (out / "hook").mkdir()
     request = out / "request.json"
     result = out / "result.json"
     request.write_text(
@@ -191,7 +194,7 @@ def _run_hooks(root: Path, system: BuildSystem, env: BuildEnv, job: _Job, out: P
                 "backend": system.backend,
                 "backend_path": list(system.backend_path),
                 "paths": list(env.paths),
-                "metadata_dir": str(out),
+                "metadata_dir": str(out / "hook"),
             }
         ),
         encoding="utf-8",

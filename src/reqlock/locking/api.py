@@ -2,8 +2,9 @@
 
 The work is in steps, each its own function: gather the inputs and decide the
 settings (:func:`prepare`), work out what each target must keep and obey
-(:func:`_plan`), answer from a remembered resolution when every page behind it is
-unchanged, else resolve each target and build the lock.
+(:func:`_kept`, :func:`_constraints`), answer from a remembered resolution when
+every page behind it is unchanged (:mod:`reqlock.locking.remember`), else resolve
+each target and build the lock.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from reqlock.index.cache import Cache
+from reqlock.locking.previous import PreviousFile
+from reqlock.locking.remember import alias, file_key, memo_key, remember, remembered
 from reqlock.locking.requirements import RequirementSet, gather
 from reqlock.locking.result import LockResult
 from reqlock.progress import Reporter
@@ -96,7 +99,7 @@ def lock(
     requirements: Sequence[str] = (),
     options: Options | None = None,
     project: Options | None = None,
-    previous: Pylock | None = None,
+    previous: Pylock | PreviousFile | None = None,
     pinned_by: Sequence[tuple[str, Pylock]] = (),
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
@@ -114,6 +117,9 @@ def lock(
     into one lock; later targets prefer earlier targets' pins. With ``previous``
     (the lock being replaced) its pins are kept wherever the inputs still allow
     them, unless ``options.upgrade`` or ``options.upgrade_packages`` say otherwise.
+    ``previous`` may be a :class:`reqlock.PreviousFile` (the file's
+    bytes): when those bytes are the remembered result for these inputs, the file
+    is never parsed.
     ``pinned_by`` holds ``(label, lock)`` of earlier deployment environments whose
     pins constrain this one (``label`` names it in errors, e.g. ``"the prod lock
     (pylock.prod.toml)"``).
@@ -135,36 +141,54 @@ def lock(
         environ=environ,
     )
     settings = prepared.settings
-    kept, constraints = _plan(settings, previous, pinned_by)
     cache = Cache(settings.cache_dir) if settings.cache_dir is not None else None
-    layers = _universal_plan(settings, previous, pinned_by)
-    key = _memo_key(prepared, kept, constraints, layers)
+    constraints = _constraints(settings, pinned_by)
     # A remembered resolution is valid while its index pages are; local projects,
     # repositories and find-links locations have no such pages, so locks that use
     # them are always worked out again.
     memo_ok = cache is not None and not _has_direct(prepared.requirements)
     memo_ok = memo_ok and not settings.find_links
+    keeps_all = not settings.upgrade and not settings.upgrade_packages
+    file, old = (previous, None) if isinstance(previous, PreviousFile) else (None, previous)
+    fast_key = None
+    if file is not None:
+        if memo_ok and cache is not None and not settings.refresh and keeps_all:
+            fast_key = file_key(prepared, constraints, file.data)
+            found = remembered(prepared, cache, fast_key, reporter, _targets_of(settings))
+            if found is not None:
+                return found
+        # Upgrading keeps nothing of it, so an unreadable file is no obstacle then.
+        old = None if settings.upgrade else file.parsed()
+    kept = _kept(settings, old)
+    layers = _universal_plan(settings, old, pinned_by)
+    key = memo_key(prepared, kept, constraints, layers)
     if memo_ok and cache is not None and not settings.refresh:
-        remembered = _remembered(prepared, cache, key, reporter)
-        if remembered is not None:
-            return remembered
+        found = remembered(prepared, cache, key, reporter, _targets_of(settings))
+        if found is not None:
+            if fast_key is not None and file is not None and file.data == found.to_toml().encode():
+                # The file is this result (remembered before its text had a key):
+                # next time its bytes find it.
+                alias(cache, key, fast_key)
+            return found
     warned = len(reporter.warnings)
     with _open_index(settings, cache, reporter, transport) as index:
         for line in prepared.requirements.requirements:
             if line.direct is None:
                 index.prefetch_project(line.name)
-        prepared, direct = _load_direct(prepared, index, previous)
+        prepared, direct = _load_direct(prepared, index, old)
         resolutions = _resolve(prepared, index, (kept, constraints, layers), reporter, direct)
         result = _build_lock(prepared, index, resolutions)
         if memo_ok and cache is not None and not index.records_incomplete():
             keys = [key]
-            if not settings.upgrade and not settings.upgrade_packages:
+            if keeps_all:
                 # Re-locking with this very lock as the previous one keeps all of its
-                # pins, which is this result: remember it under that key too.
+                # pins, which is this result: remember it under that key too, and
+                # under the digest of its text, for when that is the file replaced.
                 own = [_selected(result.pylock, t) for t in settings.targets]
                 own_layers = _universal_plan(settings, result.pylock, pinned_by)
-                keys.append(_memo_key(prepared, own, constraints, own_layers))
-            _remember(cache, keys, result, index.pages_read(), reporter.warnings[warned:])
+                keys.append(memo_key(prepared, own, constraints, own_layers))
+                keys.append(file_key(prepared, constraints, result.to_toml().encode()))
+            remember(cache, keys, result, index.pages_read(), reporter.warnings[warned:])
     return result
 
 
@@ -196,57 +220,6 @@ def _build_lock(prepared: Prepared, index: Index, resolutions: list[Resolution])
     )
 
 
-def _remembered(
-    prepared: Prepared, cache: Cache, key: str, reporter: Reporter
-) -> LockResult | None:
-    """The remembered result for ``key`` while every page behind it is unchanged."""
-    from reqlock.locking import memo
-
-    settings = prepared.settings
-    found = memo.load(
-        cache, key, targets=_targets_of(settings), ttl=settings.page_ttl, offline=settings.offline
-    )
-    if found is None:
-        return None
-    from reqlock.lockfile import lock_from_dict, parse_lock
-
-    for warning in found.warnings:
-        reporter.warning(warning)
-    pylock = (
-        lock_from_dict(found.lock, path="<cache>")
-        if found.lock is not None
-        else parse_lock(found.toml, path="<cache>")
-    )
-    return LockResult(
-        pylock=pylock,
-        resolutions=found.resolutions,
-        index_urls=settings.index_urls,
-        fingerprint=prepared.fingerprint,
-        text=found.toml,
-    )
-
-
-def _remember(
-    cache: Cache,
-    keys: Sequence[str],
-    result: LockResult,
-    pages: Mapping[str, str],
-    warnings: Sequence[str],
-) -> None:
-    from reqlock.locking import memo
-    from reqlock.locking.pylock import lock_to_dict
-
-    memo.save(
-        cache,
-        keys,
-        pages=pages,
-        toml=result.to_toml(),
-        resolutions=result.resolutions,
-        warnings=warnings,
-        lock=lock_to_dict(result.pylock),
-    )
-
-
 def inputs_fingerprint(
     requirements_files: Sequence[str | os.PathLike[str]] = (),
     *,
@@ -275,39 +248,31 @@ def stored_fingerprint(lock: Pylock) -> Mapping[str, str] | None:
     return inputs if isinstance(inputs, Mapping) else None
 
 
-def _plan(
-    settings: Settings, previous: Pylock | None, pinned_by: Sequence[tuple[str, Pylock]]
-) -> tuple[list[dict[NormalizedName, Version]], list[list[Constraint]]]:
-    """For each target: the pins to keep (the previous lock's, less those allowed to
-    move) and the constraints to obey (earlier environments, upgrade targets)."""
+def _kept(settings: Settings, previous: Pylock | None) -> list[dict[NormalizedName, Version]]:
+    """For each target, the previous lock's pins to keep (less those allowed to move)."""
+    if settings.upgrade or previous is None:
+        return [{} for _ in settings.targets]
     upgrades = settings.upgrade_packages
-    kept: list[dict[NormalizedName, Version]] = []
-    constraints: list[list[Constraint]] = []
-    for target in settings.targets:
-        previous_pins = {} if settings.upgrade or previous is None else _selected(previous, target)
-        kept.append({n: v for n, v in previous_pins.items() if n not in upgrades})
-        constraints.append(
-            [
-                (name, SpecifierSet(f"=={version}"), f"{label} pins")
-                for label, other in pinned_by
-                for name, version in _selected(other, target).items()
-            ]
-            + upgrade_constraints(settings)
-        )
-    return kept, constraints
+    return [
+        {n: v for n, v in _selected(previous, target).items() if n not in upgrades}
+        for target in settings.targets
+    ]
 
 
-def _memo_key(
-    prepared: Prepared,
-    kept: Sequence[Mapping[NormalizedName, Version]],
-    constraints: Sequence[Sequence[Constraint]],
-    layers: Sequence[tuple[str, Kept]] | None,
-) -> str:
-    from reqlock.locking import memo
-
-    return memo.lock_key(
-        prepared.fingerprint, prepared.settings.no_build, kept, constraints, layers
-    )
+def _constraints(
+    settings: Settings, pinned_by: Sequence[tuple[str, Pylock]]
+) -> list[list[Constraint]]:
+    """For each target, the constraints to obey: earlier environments' pins and the
+    upgrade targets (the previous lock plays no part)."""
+    return [
+        [
+            (name, SpecifierSet(f"=={version}"), f"{label} pins")
+            for label, other in pinned_by
+            for name, version in _selected(other, target).items()
+        ]
+        + upgrade_constraints(settings)
+        for target in settings.targets
+    ]
 
 
 def _lock_targets(settings: Settings) -> Sequence[Target]:

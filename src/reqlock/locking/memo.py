@@ -91,6 +91,26 @@ def lock_key(
     return memo_key(value)
 
 
+def file_key(
+    inputs: Mapping[str, str],
+    no_build: bool,
+    constraints: Sequence[Sequence[tuple[NormalizedName, SpecifierSet, str]]],
+    previous_sha256: str,
+) -> str:
+    """The memo key of a lock replacing the file whose bytes have ``previous_sha256``:
+    those bytes decide the pins to keep as :func:`lock_key`'s ``kept`` and
+    ``layers`` would, so a lock stored under the digest of its own text is found
+    again, without parsing that text, when it is the file being replaced."""
+    return memo_key(
+        {
+            "inputs": inputs,
+            "constraints": [sorted((n, str(sp), src) for n, sp, src in c) for c in constraints],
+            "no_build": no_build,
+            "previous_file": previous_sha256,
+        }
+    )
+
+
 def load(
     cache: Cache, key: str, *, targets: Sequence[Target | Region], ttl: float, offline: bool
 ) -> Memo | None:
@@ -151,6 +171,13 @@ def save(
     blob = json.dumps(data, sort_keys=True).encode()
     for key in keys:
         cache.put_blob(_KIND, key, blob)
+
+
+def alias(cache: Cache, key: str, other: str) -> None:
+    """Remember what ``key`` holds under ``other`` too (nothing if it holds nothing)."""
+    raw = cache.get_blob(_KIND, key)
+    if raw is not None:
+        cache.put_blob(_KIND, other, raw)
 
 
 def _to_json(lock: Mapping[str, Any]) -> str | None:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 from packaging.pylock import Pylock
 
-from reqlock.errors import LockFileError
 from reqlock.lockfile import read_lock
 from reqlock.locking.api import inputs_fingerprint, lock, stored_fingerprint
 from reqlock.locking.config import Environment, ProjectConfig
 from reqlock.locking.fingerprint import compare
+from reqlock.locking.previous import PreviousFile, changes_from
 from reqlock.locking.result import Change, LockResult
 from reqlock.progress import Reporter
 from reqlock.settings import Options
@@ -54,21 +54,6 @@ class Staleness:
         return not self.reasons
 
 
-def read_previous(path: Path) -> Pylock | None:
-    """The lock at ``path`` if there is one; a file that is not a valid lock is an
-    error rather than something to overwrite blindly."""
-    if not path.exists():
-        return None
-    try:
-        return read_lock(path)
-    except LockFileError as exc:
-        raise LockFileError(
-            f"the existing lock cannot be read to keep its pins: {exc.message}",
-            path=str(path),
-            hint="fix or delete it, or pass --upgrade to lock from scratch",
-        ) from None
-
-
 def lock_environments(
     config: ProjectConfig,
     *,
@@ -87,9 +72,9 @@ def lock_environments(
     done: list[tuple[str, Pylock]] = []
     results: list[EnvironmentLock] = []
     for env in envs:
-        # Read even with --upgrade: its pins are not kept, but the change summary
-        # compares against it.
-        previous = read_previous(env.lock_path)
+        # As bytes: parsed only when no remembered result has exactly these bytes
+        # (or for the change summary, when the file is rewritten).
+        previous = PreviousFile.read(env.lock_path)
         here = dataclasses.replace(options or Options(), lock_dir=env.lock_path.parent)
         result = lock(
             [os.fspath(p) for p in env.requirements],
@@ -101,8 +86,8 @@ def lock_environments(
             environ=environ,
             transport=transport,
         )
-        changes = tuple(result.changes(previous))
         written = result.write(env.lock_path)
+        changes = tuple(changes_from(previous, result, written))
         results.append(
             EnvironmentLock(environment=env, result=result, changes=changes, written=written)
         )
