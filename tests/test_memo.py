@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
+from reqlock.errors import ReqlockError
 from reqlock.index.cache import Cache
 from reqlock.locking import memo
 from reqlock.targets import parse_target
@@ -60,3 +62,47 @@ def test_a_remembered_lock_carries_its_parsed_form_or_none(tmp_path: Path) -> No
     ]
     assert [m.toml if m else None for m in found] == ["t1", "t2", "t3"]
     assert [m.lock if m else None for m in found] == [lock, None, None]
+
+
+def _item(requires_dist: list[str]) -> dict[str, Any]:
+    return {
+        "target": "linux-x86_64-py3.12",
+        "roots": ["app"],
+        "pins": [
+            {
+                "name": "app",
+                "version": "1.0",
+                "index": "https://example.invalid/simple/",
+                "dependencies": [],
+                "files": [],
+                "metadata": {
+                    "requires_dist": requires_dist,
+                    "requires_python": ">=3.9",
+                    "provides_extras": ["fast"],
+                },
+            }
+        ],
+    }
+
+
+def test_remembered_resolutions_are_built_when_first_read() -> None:
+    target = parse_target("linux-x86_64-py3.12")
+    lazy = memo.Resolutions([(_item(["idna>=3; extra == 'fast'"]), target)], key="ab" * 32)
+    assert lazy._built is None  # nothing parsed yet
+    assert len(lazy) == 1
+    (resolution,) = lazy
+    requires = resolution.pins[canonicalize_name("app")].metadata.requires_dist
+    assert [str(r) for r in requires] == ['idna>=3; extra == "fast"']
+    assert lazy[0] is resolution
+    assert lazy[:1] == (resolution,)
+    assert lazy == (resolution,)
+    assert (resolution,) == lazy
+
+
+def test_a_damaged_remembered_resolution_is_an_error_naming_the_way_out() -> None:
+    target = parse_target("linux-x86_64-py3.12")
+    lazy = memo.Resolutions([(_item(["not a requirement!"]), target)], key="cd" * 32)
+    with pytest.raises(ReqlockError) as info:
+        list(lazy)
+    assert "cdcdcdcdcdcd" in str(info.value)
+    assert "--refresh" in str(info.value)

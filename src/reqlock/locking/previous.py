@@ -45,7 +45,7 @@ class PreviousFile:
         from reqlock.lockfile import read_lock_bytes
 
         name = os.fspath(path)
-        if not os.path.lexists(name):
+        if not os.path.exists(name):
             return None
         try:
             return cls(name, read_lock_bytes(name))

@@ -6,7 +6,7 @@ from __future__ import annotations
 __all__ = ["Change", "LockResult"]
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +40,8 @@ class LockResult:
     """A finished lock: the PEP 751 model, and the resolution behind it."""
 
     pylock: Pylock
-    resolutions: tuple[Resolution, ...]
+    # A tuple, or (from the cache) a sequence that builds them when first read.
+    resolutions: Sequence[Resolution]
     index_urls: tuple[str, ...]
     fingerprint: Mapping[str, str]
     # The rendered lock, kept so it is rendered once (None: render on demand).
