@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -498,3 +500,16 @@ def test_unmet_requirements_check_name_version_and_markers() -> None:
         Requirement("cython; sys_platform == 'win32'"),
     ]
     assert [str(r) for r in unmet_requirements(reqs, env, markers)] == ["setup-tools<60", "wheel"]
+
+
+def test_an_index_loads_the_frontend_only_for_a_build() -> None:
+    code = (
+        "import sys\n"
+        "from reqlock.index.index import Index\n"
+        "Index(['http://127.0.0.1:9/simple/']).close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('reqlock.index.build')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

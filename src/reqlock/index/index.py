@@ -21,13 +21,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from reqlock.errors import IndexFetchError
 from reqlock.index.auth import DEFAULT_INDEX_URL, Credentials, IndexPolicy, split_credentials
-from reqlock.index.build import MetadataBuilder
 from reqlock.index.cache import Cache, CachedPage
 from reqlock.index.client import HttpClient
 from reqlock.index.dists import BuildSettings, Dists
@@ -46,12 +45,40 @@ from reqlock.index.pages import (
 from reqlock.progress import Reporter
 from reqlock.urls import redact_url
 
+if TYPE_CHECKING:
+    from reqlock.index.build import MetadataBuilder
+
 Builder = Callable[..., Mapping[str, Any]]
 """Builds an sdist's metadata: :func:`reqlock.index.build.build_metadata`'s shape.
-Without one, an index has its own :class:`~reqlock.index.build.MetadataBuilder`,
+Without one, an index has its own :class:`~reqlock.index.build.MetadataBuilder`
+(made at the first build: most locks build nothing),
 whose build environments live until the index is closed."""
 
 _MAX_PAGE_BYTES = 256 * 1024 * 1024
+
+
+class _OwnBuilder:
+    """An index's own metadata builder, imported and made at the first build: the
+    frontend (unpacking, build environments) is code most locks never run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._builder: MetadataBuilder | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]:
+        with self._lock:
+            if self._builder is None:
+                from reqlock.index.build import MetadataBuilder
+
+                self._builder = MetadataBuilder()
+            builder = self._builder
+        return builder(*args, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            builder, self._builder = self._builder, None
+        if builder is not None:
+            builder.close()
 
 
 class Index:
@@ -110,8 +137,9 @@ class Index:
         self._runner = Runner(max_workers)
         # Without a builder of the caller's, one whose build environments live
         # as long as this index (closed with it).
-        build_with: Builder = builder if builder is not None else MetadataBuilder()
-        self._own_builder = build_with if builder is None else None
+        self._own_builder: _OwnBuilder | None = None
+        if builder is None:
+            builder = self._own_builder = _OwnBuilder()
         self._dists = Dists(
             runner=self._runner,
             http=self._http,
@@ -121,7 +149,7 @@ class Index:
             hedge_after=hedge_after,
             build=BuildSettings(
                 allow=allow_build,
-                builder=build_with,
+                builder=builder,
                 python=build_python,
                 # Index URLs for pip's build environments; unlike ``index_urls``
                 # they may carry credentials (pip gets them through its
@@ -154,7 +182,7 @@ class Index:
         """Stop background work, close connections and write the cache's entries."""
         self._runner.close()
         self._http.close()
-        if isinstance(self._own_builder, MetadataBuilder):
+        if self._own_builder is not None:
             self._own_builder.close()
         held, self._held = self._held, None
         if held is not None:
