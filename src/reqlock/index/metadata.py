@@ -29,6 +29,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from reqlock.errors import MetadataError
+from reqlock.index.headers import email_fields
 
 # Everything a corrupt or hostile archive can make zipfile/tarfile raise: bad
 # structure, corrupt compressed data, unknown compression, encryption, sizes that
@@ -60,11 +61,7 @@ class DistMetadata:
 
 def parse_metadata(data: bytes, *, package: str, version: str) -> DistMetadata:
     """Parse METADATA / PKG-INFO bytes (RFC 822 form) for ``package`` ``version``."""
-    # Imported when first needed (it brings the email package, ~9 ms): a lock
-    # answered from the memo parses no metadata.
-    from packaging.metadata import parse_email
-
-    raw, _unparsed = parse_email(data)
+    raw = email_fields(data)
     return _from_fields(
         name=raw.get("name"),
         version_text=raw.get("version"),
@@ -208,9 +205,7 @@ def is_static_sdist_metadata(pkg_info: bytes) -> bool:
     Metadata-Version 2.2 or later, with none of the fields reqlock needs
     (Requires-Dist, Requires-Python, Provides-Extra) marked Dynamic.
     """
-    from packaging.metadata import parse_email
-
-    raw, _ = parse_email(pkg_info)
+    raw = email_fields(pkg_info)
     try:
         metadata_version = Version(raw.get("metadata_version") or "0")
     except ValueError:  # InvalidVersion, or an integer too long to convert
