@@ -354,9 +354,9 @@ def _read_local(path: str) -> bytes:
 
 def _metadata_of(raw: bytes, label: str) -> DistMetadata:
     """Parse METADATA/PKG-INFO whose name and version are not known beforehand."""
-    from packaging.metadata import parse_email  # the email package: only when needed
+    from reqlock.index.headers import email_fields
 
-    fields, _ = parse_email(raw)
+    fields = email_fields(raw)
     name, version = _name_version(
         {"name": fields.get("name"), "version": fields.get("version")}, label
     )
