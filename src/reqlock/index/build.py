@@ -38,6 +38,7 @@ from reqlock.index.buildenv import (
     unmet_requirements,
 )
 from reqlock.index.buildsource import BuildSystem, build_system, unpack_sdist
+from reqlock.index.headers import email_fields
 from reqlock.pipcall import clean_pip_env
 
 _RUNNER = Path(__file__).with_name("hookrunner.py")
@@ -271,15 +272,12 @@ def _hooks_of(answer: Mapping[str, Any], job: _Job) -> _Hooks:
 
 def _report_metadata(text: str, job: _Job) -> dict[str, Any]:
     """The fields reqlock reads, named as in pip's report (PEP 566 JSON keys)."""
-    from packaging.metadata import parse_email
-
-    raw, _ = parse_email(text)
-    if not raw.get("name") or not raw.get("version"):
+    item = email_fields(text.encode("utf-8", "surrogateescape"))
+    if not item.get("name") or not item.get("version"):
         raise job.failed("the metadata its backend prepared has no Name or Version")
-    keys = ("metadata_version", "name", "version", "requires_python")
-    item: dict[str, Any] = {k: raw[k] for k in keys if k in raw}  # type: ignore[literal-required]
-    item["requires_dist"] = raw.get("requires_dist", [])
-    item["provides_extra"] = raw.get("provides_extra", [])
+    item.setdefault("requires_dist", [])
+    item.setdefault("provides_extra", [])
+    item.pop("dynamic", None)
     return item
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 __all__ = ["PreviousFile", "changes_from"]
 
-import hashlib
 import os
 from typing import TYPE_CHECKING
 
@@ -51,11 +50,6 @@ class PreviousFile:
             return cls(name, read_lock_bytes(name))
         except LockFileError as exc:
             raise _cannot_keep(exc) from None
-
-    @property
-    def digest(self) -> str:
-        """The sha256 of the file's bytes (hex)."""
-        return hashlib.sha256(self.data).hexdigest()
 
     def parsed(self) -> Pylock:
         """The lock in the file (parsed once, then kept)."""
