@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from reqlock.index.cache import Cache
 from reqlock.locking.previous import PreviousFile
-from reqlock.locking.remember import alias, file_key, memo_key, remember, remembered
+from reqlock.locking.remember import by_file, by_key, file_key, memo_key, remember
 from reqlock.locking.requirements import RequirementSet, gather
 from reqlock.locking.result import LockResult
 from reqlock.progress import Reporter
@@ -148,28 +148,26 @@ def lock(
     # them are always worked out again.
     memo_ok = cache is not None and not _has_direct(prepared.requirements)
     memo_ok = memo_ok and not settings.find_links
-    keeps_all = not settings.upgrade and not settings.upgrade_packages
-    file, old = (previous, None) if isinstance(previous, PreviousFile) else (None, previous)
+    memo = cache if memo_ok else None
+    targets = _targets_of(settings)
+    file = previous if isinstance(previous, PreviousFile) else None
+    old = None if isinstance(previous, PreviousFile) else previous
     fast_key = None
     if file is not None:
-        if memo_ok and cache is not None and not settings.refresh and keeps_all:
-            fast_key = file_key(prepared, constraints, file.data)
-            found = remembered(prepared, cache, fast_key, reporter, _targets_of(settings))
-            if found is not None:
-                return found
+        asked = memo if _keeps_all(settings) else None  # else its pins may move
+        found, fast_key = by_file(
+            prepared, asked, file, constraints, reporter=reporter, targets=targets
+        )
+        if found is not None:
+            return found
         # Upgrading keeps nothing of it, so an unreadable file is no obstacle then.
         old = None if settings.upgrade else file.parsed()
     kept = _kept(settings, old)
     layers = _universal_plan(settings, old, pinned_by)
     key = memo_key(prepared, kept, constraints, layers)
-    if memo_ok and cache is not None and not settings.refresh:
-        found = remembered(prepared, cache, key, reporter, _targets_of(settings))
-        if found is not None:
-            if fast_key is not None and file is not None and file.data == found.to_toml().encode():
-                # The file is this result (remembered before its text had a key):
-                # next time its bytes find it.
-                alias(cache, key, fast_key)
-            return found
+    found = by_key(prepared, memo, key, (file, fast_key), reporter=reporter, targets=targets)
+    if found is not None:
+        return found
     warned = len(reporter.warnings)
     with _open_index(settings, cache, reporter, transport) as index:
         for line in prepared.requirements.requirements:
@@ -179,17 +177,34 @@ def lock(
         resolutions = _resolve(prepared, index, (kept, constraints, layers), reporter, direct)
         result = _build_lock(prepared, index, resolutions)
         if memo_ok and cache is not None and not index.records_incomplete():
-            keys = [key]
-            if keeps_all:
-                # Re-locking with this very lock as the previous one keeps all of its
-                # pins, which is this result: remember it under that key too, and
-                # under the digest of its text, for when that is the file replaced.
-                own = [_selected(result.pylock, t) for t in settings.targets]
-                own_layers = _universal_plan(settings, result.pylock, pinned_by)
-                keys.append(memo_key(prepared, own, constraints, own_layers))
-                keys.append(file_key(prepared, constraints, result.to_toml().encode()))
+            keys = [key, *_own_keys(prepared, result, constraints, pinned_by)]
             remember(cache, keys, result, index.pages_read(), reporter.warnings[warned:])
     return result
+
+
+def _keeps_all(settings: Settings) -> bool:
+    """Whether every pin of the previous lock is kept (nothing is upgraded)."""
+    return not settings.upgrade and not settings.upgrade_packages
+
+
+def _own_keys(
+    prepared: Prepared,
+    result: LockResult,
+    constraints: Sequence[Sequence[Constraint]],
+    pinned_by: Sequence[tuple[str, Pylock]],
+) -> list[str]:
+    """The keys ``result`` is also found under. Re-locking with this very lock as
+    the previous one keeps all of its pins, which is this result: the key of those
+    pins, and the digest of its text, for when that is the file replaced."""
+    settings = prepared.settings
+    if not _keeps_all(settings):
+        return []
+    own = [_selected(result.pylock, t) for t in settings.targets]
+    own_layers = _universal_plan(settings, result.pylock, pinned_by)
+    return [
+        memo_key(prepared, own, constraints, own_layers),
+        file_key(prepared, constraints, result.to_toml().encode()),
+    ]
 
 
 def _build_lock(prepared: Prepared, index: Index, resolutions: list[Resolution]) -> LockResult:

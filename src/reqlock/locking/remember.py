@@ -10,7 +10,7 @@ behind it) is :mod:`reqlock.locking.memo`.
 
 from __future__ import annotations
 
-__all__ = ["alias", "file_key", "memo_key", "remember", "remembered"]
+__all__ = ["alias", "by_file", "by_key", "file_key", "memo_key", "remember", "remembered"]
 
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from reqlock.index.cache import Cache
     from reqlock.locking.api import Prepared
+    from reqlock.locking.previous import PreviousFile
     from reqlock.locking.region import Region
     from reqlock.locking.universal import Kept
     from reqlock.targets import Target
@@ -53,6 +54,45 @@ def file_key(prepared: Prepared, constraints: Sequence[Sequence[Constraint]], te
 
     digest = hashlib.sha256(text).hexdigest()
     return memo.file_key(prepared.fingerprint, prepared.settings.no_build, constraints, digest)
+
+
+def by_file(
+    prepared: Prepared,
+    cache: Cache | None,
+    file: PreviousFile,
+    constraints: Sequence[Sequence[Constraint]],
+    *,
+    reporter: Reporter,
+    targets: Sequence[Target | Region],
+) -> tuple[LockResult | None, str | None]:
+    """The remembered result the bytes of the file being replaced find, and the key
+    they have (None without a cache, with ``--refresh``, or when no result can be
+    asked for by them: the caller passes no cache when pins may move)."""
+    if cache is None or prepared.settings.refresh:
+        return None, None
+    key = file_key(prepared, constraints, file.data)
+    return remembered(prepared, cache, key, reporter, targets), key
+
+
+def by_key(
+    prepared: Prepared,
+    cache: Cache | None,
+    key: str,
+    file_and_key: tuple[PreviousFile | None, str | None],
+    *,
+    reporter: Reporter,
+    targets: Sequence[Target | Region],
+) -> LockResult | None:
+    """The remembered result for ``key``; when it is what the file being replaced
+    holds (remembered before its text had a key), that file's key is added."""
+    if cache is None or prepared.settings.refresh:
+        return None
+    found = remembered(prepared, cache, key, reporter, targets)
+    file, fast_key = file_and_key
+    same = found is not None and file is not None and file.data == found.to_toml().encode()
+    if same and fast_key is not None:
+        alias(cache, key, fast_key)  # next time its bytes find it
+    return found
 
 
 def alias(cache: Cache, key: str, other: str) -> None:
