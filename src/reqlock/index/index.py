@@ -135,8 +135,7 @@ class Index:
         self._policy = policy or IndexPolicy(allow_all=True)
         self._mix_indexes = mix_indexes
         self._runner = Runner(max_workers)
-        # Without a builder of the caller's, one whose build environments live
-        # as long as this index (closed with it).
+        # Without the caller's builder, the index's own (closed with it).
         self._own_builder: _OwnBuilder | None = None
         if builder is None:
             builder = self._own_builder = _OwnBuilder()
@@ -157,15 +156,7 @@ class Index:
                 index_urls=list(build_index_urls or given),
             ),
         )
-        links, link_credentials = split_credentials(list(find_links), {})
-        self._http.add_credentials(link_credentials)
-        self._find_links = FindLinks(
-            links,
-            http=self._http,
-            allows=self._policy.allows,
-            reporter=self._reporter,
-            offline=offline,
-        )
+        self._find_links = self._links(find_links, offline)
         self._lock = threading.Lock()
         self._pages: dict[str, Once[ProjectPage]] = {}
         self._refused: set[str] = set()
@@ -175,6 +166,18 @@ class Index:
         self._pages_of: dict[str, list[str]] = {}
         self._demanded: set[str] = set()
         self._held = _hold(cache)
+
+    def _links(self, find_links: Sequence[str], offline: bool) -> FindLinks:
+        """The find-links locations, their credentials handed to the HTTP client."""
+        links, link_credentials = split_credentials(list(find_links), {})
+        self._http.add_credentials(link_credentials)
+        return FindLinks(
+            links,
+            http=self._http,
+            allows=self._policy.allows,
+            reporter=self._reporter,
+            offline=offline,
+        )
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from reqlock.index.cache import Cache
 from reqlock.locking.previous import PreviousFile
-from reqlock.locking.remember import by_file, by_key, file_key, memo_key, remember
+from reqlock.locking.remember import by_file, by_key, file_key, keeps_all, memo_key, remember
 from reqlock.locking.requirements import RequirementSet, gather
 from reqlock.locking.result import LockResult
 from reqlock.progress import Reporter
@@ -154,9 +154,8 @@ def lock(
     old = None if isinstance(previous, PreviousFile) else previous
     fast_key = None
     if file is not None:
-        asked = memo if _keeps_all(settings) else None  # else its pins may move
         found, fast_key = by_file(
-            prepared, asked, file, constraints, reporter=reporter, targets=targets
+            prepared, memo, file, constraints, reporter=reporter, targets=targets
         )
         if found is not None:
             return found
@@ -182,11 +181,6 @@ def lock(
     return result
 
 
-def _keeps_all(settings: Settings) -> bool:
-    """Whether every pin of the previous lock is kept (nothing is upgraded)."""
-    return not settings.upgrade and not settings.upgrade_packages
-
-
 def _own_keys(
     prepared: Prepared,
     result: LockResult,
@@ -197,7 +191,7 @@ def _own_keys(
     the previous one keeps all of its pins, which is this result: the key of those
     pins, and the digest of its text, for when that is the file replaced."""
     settings = prepared.settings
-    if not _keeps_all(settings):
+    if not keeps_all(settings):
         return []
     own = [_selected(result.pylock, t) for t in settings.targets]
     own_layers = _universal_plan(settings, result.pylock, pinned_by)

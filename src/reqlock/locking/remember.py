@@ -10,7 +10,16 @@ behind it) is :mod:`reqlock.locking.memo`.
 
 from __future__ import annotations
 
-__all__ = ["alias", "by_file", "by_key", "file_key", "memo_key", "remember", "remembered"]
+__all__ = [
+    "alias",
+    "by_file",
+    "by_key",
+    "file_key",
+    "keeps_all",
+    "memo_key",
+    "remember",
+    "remembered",
+]
 
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -29,6 +38,7 @@ if TYPE_CHECKING:
     from reqlock.locking.previous import PreviousFile
     from reqlock.locking.region import Region
     from reqlock.locking.universal import Kept
+    from reqlock.settings import Settings
     from reqlock.targets import Target
 
     Constraint = tuple[NormalizedName, SpecifierSet, str]
@@ -56,6 +66,11 @@ def file_key(prepared: Prepared, constraints: Sequence[Sequence[Constraint]], te
     return memo.file_key(prepared.fingerprint, prepared.settings.no_build, constraints, digest)
 
 
+def keeps_all(settings: Settings) -> bool:
+    """Whether every pin of the previous lock is kept (nothing is upgraded)."""
+    return not settings.upgrade and not settings.upgrade_packages
+
+
 def by_file(
     prepared: Prepared,
     cache: Cache | None,
@@ -66,9 +81,9 @@ def by_file(
     targets: Sequence[Target | Region],
 ) -> tuple[LockResult | None, str | None]:
     """The remembered result the bytes of the file being replaced find, and the key
-    they have (None without a cache, with ``--refresh``, or when no result can be
-    asked for by them: the caller passes no cache when pins may move)."""
-    if cache is None or prepared.settings.refresh:
+    they have (None without a cache, with ``--refresh``, or when pins may move: the
+    bytes then say nothing about the result)."""
+    if cache is None or prepared.settings.refresh or not keeps_all(prepared.settings):
         return None, None
     key = file_key(prepared, constraints, file.data)
     return remembered(prepared, cache, key, reporter, targets), key
